@@ -1,0 +1,155 @@
+"""Typed configuration of a clean job, validated before any work starts.
+
+Load order: defaults < config file (YAML or TOML) < ``--set dotted.key=value`` overrides.
+Units are in the field names (``_s`` seconds, ``_bytes`` bytes, ``_hz`` hertz).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """Raised for any invalid configuration; the message names the field or file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestConfig(_Section):
+    """How inputs are listed and grouped into parts (the unit of work and of resume)."""
+
+    include: list[str] = Field(
+        default_factory=lambda: ["*.wav", "*.flac", "*.mp3", "*.ogg", "*.opus", "*.m4a", "*.aac",
+                                 "*.webm", "*.mp4", "*.mkv", "*.aiff", "*.aif", "*.au", "*.wma"],
+        description="glob patterns (on the file name) a listed file must match; [] keeps all")
+    exclude: list[str] = Field(default_factory=list, description="glob patterns to skip")
+    part_size: int = Field(16, ge=1, le=100_000, description="sources per part")
+
+
+class DecodeConfig(_Section):
+    """Limits enforced before and while decoding; violations become reject rows."""
+
+    max_file_bytes: int = Field(2 * 1024**3, gt=0)
+    max_duration_s: float = Field(3 * 3600.0, gt=0)
+    min_duration_s: float = Field(0.1, ge=0)
+    allowed_sample_rates_hz: list[int] | None = Field(
+        None, description="original sample rates accepted; null accepts any in 8 kHz..384 kHz")
+    max_channels: int = Field(32, ge=1)
+
+
+class VadConfig(_Section):
+    """silero-vad thresholds and the segment length policy (seconds)."""
+
+    threshold: float = Field(0.5, gt=0, lt=1)
+    min_speech_s: float = Field(0.25, ge=0, description="shorter speech bursts are ignored")
+    min_silence_s: float = Field(0.3, ge=0, description="shorter pauses do not end a segment")
+    pad_s: float = Field(0.1, ge=0, description="padding added on both sides of speech")
+    merge_gap_s: float = Field(0.5, ge=0, description="segments closer than this are merged")
+    min_segment_s: float = Field(1.0, gt=0, description="shorter segments are dropped")
+    max_segment_s: float = Field(30.0, gt=0, description="longer speech splits at the quietest point")
+
+    @model_validator(mode="after")
+    def _check_lengths(self) -> "VadConfig":
+        if self.max_segment_s < 2 * self.min_segment_s:
+            raise ValueError("max_segment_s must be at least twice min_segment_s")
+        return self
+
+
+class ShardConfig(_Section):
+    """WebDataset shard sizing. Shards never span parts, so a part is rewritten alone on resume."""
+
+    target_bytes: int = Field(256 * 1024**2, gt=0, description="a shard closes past this size")
+    max_samples: int = Field(10_000, gt=0, description="a shard closes at this many segments")
+    flac_compression: float = Field(0.5, ge=0, le=1)
+
+
+class RunnerConfig(_Section):
+    """Where stages run. ``ray`` starts (or joins) Ray; ``local`` runs in this process."""
+
+    kind: Literal["ray", "local"] = "ray"
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all")
+    address: str | None = Field(None, description="Ray address to join; null starts one in-process")
+    vad_actors: int | None = Field(None, ge=1, description="VAD actor pool size; null = num CPUs")
+
+
+class CleanConfig(_Section):
+    """A whole ``audiomill clean`` job."""
+
+    inputs: list[str] = Field(default_factory=list, description="dirs, files, manifests, tars, s3://")
+    output: str = ""
+    ingest: IngestConfig = IngestConfig()
+    decode: DecodeConfig = DecodeConfig()
+    vad: VadConfig = VadConfig()
+    shard: ShardConfig = ShardConfig()
+    runner: RunnerConfig = RunnerConfig()
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the output bytes; stored in part markers.
+
+        Runner settings and the input list itself are excluded: parts are identified by their
+        own source lists, and how they run does not change what they produce.
+        """
+        relevant = self.model_dump(exclude={"runner", "inputs", "output"})
+        text = json.dumps(relevant, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _read_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``dotted.key=value`` override in place; the value is parsed as YAML."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. vad.threshold=0.6")
+    dotted, raw = assignment.split("=", 1)
+    parts = [p for p in dotted.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set {assignment!r}: empty key")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {assignment!r}: {part} is not a section")
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {assignment!r}: value is not valid YAML: {err}") from err
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                **top_level: Any) -> CleanConfig:
+    """Build a validated CleanConfig; raises ConfigError naming the offending field."""
+    data: dict[str, Any] = _read_file(path) if path else {}
+    for key, value in top_level.items():
+        if value is not None:
+            data[key] = value
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    try:
+        return CleanConfig.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"invalid config: {problems}") from err

@@ -1,0 +1,1 @@
+"""Stages (batch -> batch, Ray-agnostic) and the pipelines that chain them."""
