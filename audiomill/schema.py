@@ -25,8 +25,11 @@ class RejectReason(str, enum.Enum):
     NOT_AUDIO = "not_audio"
     DECODE_ERROR = "decode_error"
     UNSUPPORTED_FORMAT = "unsupported_format"
+    TOO_SHORT = "too_short"
     NO_SPEECH = "no_speech"
     UNSAFE_PATH = "unsafe_path"
+    BAD_MANIFEST_ROW = "bad_manifest_row"
+    DUPLICATE_INPUT = "duplicate_input"
 
 
 class Stage(str, enum.Enum):
@@ -42,10 +45,12 @@ class Stage(str, enum.Enum):
 # -- source columns (one per input file/object/member) -------------------------------------------
 SOURCE_ID = "source_id"
 SOURCE_URI = "source_uri"
+READ_URI = "read_uri"  # object holding the bytes: the file itself, or the tar a member lives in
 SOURCE_BYTES = "source_bytes"
 SOURCE_OFFSET = "source_offset"  # byte offset of a tar member inside its archive; null otherwise
 PART_ID = "part_id"
 PART_SOURCES = "part_sources"  # how many sources the part holds (writer checks completeness)
+PART_FINGERPRINT = "part_fingerprint"  # hash of the part's listing, stored in its done marker
 METADATA_JSON = "metadata_json"  # license, source url and other manifest columns, as JSON text
 
 # -- decode outputs ------------------------------------------------------------------------------
@@ -61,6 +66,7 @@ AUDIO_DURATION_S = "audio_duration_s"  # duration of AUDIO (source before, segme
 VAD_STARTS_S = "vad_starts_s"
 VAD_ENDS_S = "vad_ends_s"
 VAD_SPEECH_RATIO = "vad_speech_ratio"  # speech seconds / source seconds
+VAD_SEGMENT_SPEECH_RATIOS = "vad_segment_speech_ratios"  # per source: list, one per span
 VAD_SEGMENT_SPEECH_RATIO = "vad_segment_speech_ratio"  # per segment: frames above threshold
 
 # -- segment columns -----------------------------------------------------------------------------
@@ -95,10 +101,12 @@ FLAC_BYTES = "flac_bytes"
 SOURCE_FIELDS = [
     pa.field(SOURCE_ID, pa.string(), nullable=False),
     pa.field(SOURCE_URI, pa.string(), nullable=False),
+    pa.field(READ_URI, pa.string(), nullable=False),
     pa.field(SOURCE_BYTES, pa.int64()),
     pa.field(SOURCE_OFFSET, pa.int64()),
     pa.field(PART_ID, pa.int32(), nullable=False),
     pa.field(PART_SOURCES, pa.int32(), nullable=False),
+    pa.field(PART_FINGERPRINT, pa.string()),
     pa.field(METADATA_JSON, pa.string()),
 ]
 SOURCE_SCHEMA = pa.schema(SOURCE_FIELDS)
@@ -129,14 +137,14 @@ SEGMENT_FIELDS = [
 INDEX_SCHEMA = pa.schema(
     [pa.field(KEY, pa.string(), nullable=False), pa.field(SHARD, pa.string(), nullable=False),
      pa.field(TAR_OFFSET, pa.int64()), pa.field(FLAC_BYTES, pa.int64())]
-    + [f for f in SOURCE_FIELDS if f.name not in (PART_SOURCES,)]
+    + [f for f in SOURCE_FIELDS if f.name not in (PART_SOURCES, PART_FINGERPRINT)]
     + ORIG_FIELDS
     + [f for f in SEGMENT_FIELDS if f.name != KEY]
 )
 """One row per kept segment. Later stages append metric columns; readers select by name."""
 
 REJECT_SCHEMA = pa.schema(
-    [f for f in SOURCE_FIELDS if f.name not in (PART_SOURCES,)]
+    [f for f in SOURCE_FIELDS if f.name not in (PART_SOURCES, PART_FINGERPRINT)]
     + ORIG_FIELDS
     + [pa.field(KEY, pa.string())]
     + REJECT_FIELDS

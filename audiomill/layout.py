@@ -1,0 +1,33 @@
+"""Where each file of a dataset lives under its output root (local dir or s3:// prefix)."""
+
+from __future__ import annotations
+
+from audiomill import storage
+
+SHARDS_DIR = "shards"
+PARTS_DIR = "_parts"
+INDEX_FILE = "index.parquet"
+REJECTS_FILE = "rejects.parquet"
+MANIFEST_FILE = "manifest.json"
+DONE_MARKER = "_DONE.json"
+
+
+def shards_dir(root: str) -> str:
+    return storage.join(root, SHARDS_DIR)
+
+
+def shard_uri(root: str, name: str) -> str:
+    return storage.join(root, SHARDS_DIR, name)
+
+
+def part_dir(root: str, part_id: int) -> str:
+    return storage.join(root, PARTS_DIR, f"part-{part_id:06d}")
+
+
+def part_file(root: str, part_id: int, name: str) -> str:
+    """A file of one part: ``sources.parquet``, ``index.parquet``, ``rejects.parquet``, ``_DONE.json``."""
+    return storage.join(part_dir(root, part_id), name)
+
+
+def marker_uri(root: str, part_id: int) -> str:
+    return part_file(root, part_id, DONE_MARKER)

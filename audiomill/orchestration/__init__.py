@@ -1,0 +1,1 @@
+"""Running jobs: CLI, runners (local, Ray), resume markers, dataset finalization."""

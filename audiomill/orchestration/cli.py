@@ -1,0 +1,196 @@
+"""The ``audiomill`` command line. Commands are thin: parse, build config, call, render."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from audiomill import __version__, storage
+from audiomill.config import CleanConfig, ConfigError, load_config
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="audiomill", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Turn raw audio into clean, segmented WebDataset shards for audio LLMs.\n\n"
+         "Start with `audiomill demo`, then `audiomill clean DIR --out OUT` on your own audio.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _usage_error(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(EXIT_USAGE)
+
+
+def _build_config(inputs: list[str], out: str, config: Path | None, sets: list[str] | None,
+                  runner: str | None, cpus: int | None) -> CleanConfig:
+    overrides = list(sets or [])
+    if runner:
+        overrides.append(f"runner.kind={runner}")
+    if cpus:
+        overrides.append(f"runner.num_cpus={cpus}")
+    return load_config(config, overrides, inputs=inputs or None, output=out or None)
+
+
+@app.command()
+def clean(
+    inputs: Annotated[list[str], typer.Argument(help="Audio files, directories, manifests (.jsonl/.csv/"
+                                                      ".parquet), .tar archives or s3:// prefixes.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output dataset: a directory or s3:// prefix.")],
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML or TOML job config.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a config value, e.g. --set vad.threshold=0.6 (repeatable).")] = None,
+    runner: Annotated[Optional[str], typer.Option(help="ray (default) or local (in-process, for debugging).")] = None,
+    cpus: Annotated[Optional[int], typer.Option(help="CPUs for the local Ray instance.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate config and list parts; run nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of tables.")] = False,
+) -> None:
+    """Decode, detect speech, cut segments and write WebDataset shards with index, rejects and manifest.
+
+    Rerunning the same command resumes: finished parts are skipped.
+
+    Example: audiomill clean ./raw s3://bucket/crawl-01 --out ./dataset --set vad.threshold=0.6
+    """
+    from audiomill.orchestration.clean_job import plan_job, run_clean
+    from audiomill.orchestration.progress import RichJobProgress
+
+    try:
+        cfg = _build_config(inputs, out, config, set_, runner, cpus)
+        if dry_run:
+            plan = plan_job(cfg)
+            result = {"parts": len(plan.parts), "parts_to_run": len(plan.todo), "sources": plan.sources,
+                      "skipped_by_filter": plan.listing.skipped_by_filter,
+                      "config": cfg.model_dump(mode="json")}
+            console.print_json(json.dumps(result)) if as_json else _print_plan(result)
+            return
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        raise _usage_error(str(err)) from err
+    _quiet_ray_logs()
+    try:
+        if as_json or not console.is_terminal:
+            manifest = run_clean(cfg)
+        else:
+            with RichJobProgress(console) as progress:
+                manifest = run_clean(cfg, progress)
+    except Exception as err:  # noqa: BLE001 - report any job failure as exit 1 with its message
+        logging.getLogger("audiomill").debug("job failed", exc_info=True)
+        err_console.print(f"[red]job failed:[/red] {storage.redact(str(err))}")
+        raise typer.Exit(EXIT_FAILED) from err
+    if as_json:
+        print(json.dumps(manifest, indent=2))
+    else:
+        _print_summary(_summary(cfg.output))
+
+
+@app.command()
+def inspect(
+    dataset: Annotated[str, typer.Argument(help="A dataset made by `audiomill clean` (dir or s3://).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Summarize a dataset: counts, hours, segment duration histogram, top reject reasons.
+
+    Example: audiomill inspect ./dataset
+    """
+    try:
+        summary = _summary(dataset)
+    except FileNotFoundError as err:
+        raise _usage_error(str(err)) from err
+    print(json.dumps(summary, indent=2)) if as_json else _print_summary(summary)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option("--dir", help="Where the corpus and dataset go.")] = Path("demo"),
+    run: Annotated[bool, typer.Option("--run/--no-run", help="Also run `clean` on the corpus.")] = True,
+    runner: Annotated[str, typer.Option(help="ray or local.")] = "ray",
+    cpus: Annotated[Optional[int], typer.Option(help="CPUs for the local Ray instance.")] = None,
+) -> None:
+    """Generate the demo corpus (speech, noise, music, duplicates, broken files) and clean it.
+
+    Example: audiomill demo --dir /tmp/demo
+    """
+    from audiomill.testing.corpus import make_demo_corpus
+
+    corpus = workdir / "corpus"
+    truth = make_demo_corpus(corpus)
+    console.print(f"demo corpus: {len(truth.files)} files in [bold]{corpus}[/bold]")
+    if not run:
+        return
+    clean(inputs=[str(corpus)], out=str(workdir / "dataset"), config=None, set_=None, runner=runner,
+          cpus=cpus, dry_run=False, as_json=False)
+    console.print(f"dataset: [bold]{workdir / 'dataset'}[/bold]  (try: audiomill inspect {workdir / 'dataset'})")
+
+
+def _summary(root: str) -> dict[str, Any]:
+    from audiomill.orchestration.summary import dataset_summary
+
+    return dataset_summary(root)
+
+
+def _print_plan(result: dict[str, Any]) -> None:
+    console.print(f"{result['sources']} sources in {result['parts']} parts; {result['parts_to_run']} to run; "
+                  f"{result['skipped_by_filter']} files skipped by filters")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    counts = summary["counts"]
+    table = Table(title=f"dataset {summary['root']}", show_header=False)
+    for label, value in (
+        ("inputs", counts["inputs"]), ("kept sources", counts["kept_sources"]),
+        ("rejected sources", counts["rejected_sources"]), ("segments", counts["segments"]),
+        ("shards", counts["shards"]), ("hours in", f"{summary['hours_in']:.3f}"),
+        ("hours out", f"{summary['hours_out']:.3f}"),
+        ("accounting", "ok" if summary["accounting_ok"] else "BROKEN"),
+        ("x realtime", summary["stages"]["job"]["x_realtime"]),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    histogram = Table("segment duration (s)", "segments", title="durations")
+    for bucket in summary["duration_histogram"]:
+        histogram.add_row(bucket["range_s"], str(bucket["segments"]))
+    console.print(histogram)
+    if summary["rejects"]:
+        rejects = Table("stage", "reason", "sources", title="top reject reasons")
+        for row in summary["rejects"][:10]:
+            rejects.add_row(row["stage"], row["reason"], str(row["count"]))
+        console.print(rejects)
+
+
+def _quiet_ray_logs() -> None:
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    for name in ("ray", "ray.data", "ray._private"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"audiomill {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Console-script entry point; typer usage errors exit 2, job failures 1."""
+    try:
+        app(standalone_mode=True)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; rerun the same command to resume")
+        sys.exit(130)

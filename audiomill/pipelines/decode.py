@@ -1,0 +1,72 @@
+"""Decode stage: read each source's bytes through storage and decode to 16 kHz mono float32."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pyarrow as pa
+from botocore.exceptions import BotoCoreError, ClientError
+
+from audiomill import schema, storage
+from audiomill.audio import DecodedAudio, DecodeRejected, decode_audio
+from audiomill.config import DecodeConfig
+from audiomill.pipelines.base import Resources, Stage, with_rejects
+from audiomill.schema import RejectReason
+
+logger = logging.getLogger(__name__)
+
+_READ_ERRORS = (OSError, BotoCoreError, ClientError)
+
+
+class DecodeStage(Stage):
+    """Source rows in; the same rows out with ``audio`` and ``orig_*`` columns, or a reject."""
+
+    name = schema.Stage.DECODE.value
+    resources = Resources(num_cpus=1.0)
+
+    def __init__(self, limits: DecodeConfig) -> None:
+        super().__init__()
+        self.limits = limits
+
+    def process(self, table: pa.Table) -> pa.Table:
+        columns: dict[str, list[Any]] = {f.name: [] for f in schema.ORIG_FIELDS}
+        columns[schema.AUDIO] = []
+        columns[schema.AUDIO_DURATION_S] = []
+        reasons: list[str | None] = []
+        details: list[str | None] = []
+        for row in table.select([schema.READ_URI, schema.SOURCE_BYTES, schema.SOURCE_OFFSET]).to_pylist():
+            decoded, reason, detail = self._decode_one(row)
+            reasons.append(reason)
+            details.append(detail)
+            columns[schema.ORIG_SAMPLE_RATE].append(decoded.orig_sample_rate if decoded else None)
+            columns[schema.ORIG_CHANNELS].append(decoded.orig_channels if decoded else None)
+            columns[schema.ORIG_CODEC].append(decoded.codec if decoded else None)
+            columns[schema.ORIG_CONTAINER].append(decoded.container if decoded else None)
+            columns[schema.ORIG_DURATION_S].append(decoded.orig_duration_s if decoded else None)
+            columns[schema.AUDIO].append(decoded.samples.tobytes() if decoded else None)
+            columns[schema.AUDIO_DURATION_S].append(decoded.duration_s if decoded else None)
+        for f in schema.ORIG_FIELDS:
+            table = table.append_column(f, pa.array(columns[f.name], f.type))
+        table = table.append_column(schema.AUDIO, pa.array(columns[schema.AUDIO], pa.large_binary()))
+        table = table.append_column(schema.AUDIO_DURATION_S,
+                                    pa.array(columns[schema.AUDIO_DURATION_S], pa.float64()))
+        return with_rejects(table, self.name, reasons, details)
+
+    def _decode_one(self, row: dict[str, Any]) -> tuple[DecodedAudio | None, str | None, str | None]:
+        uri, size, offset = row[schema.READ_URI], row[schema.SOURCE_BYTES], row[schema.SOURCE_OFFSET]
+        if size is not None and size > self.limits.max_file_bytes:
+            return None, RejectReason.TOO_LARGE.value, f"{size} bytes > max {self.limits.max_file_bytes}"
+        if size == 0:
+            return None, RejectReason.EMPTY.value, "0 bytes"
+        try:
+            path = storage.local_path(uri)
+            if path is not None and offset is None:
+                return decode_audio(path, self.limits), None, None
+            data = storage.read_bytes(uri, offset or 0, size)
+            return decode_audio(data, self.limits), None, None
+        except DecodeRejected as rejected:
+            return None, rejected.reason.value, rejected.detail
+        except _READ_ERRORS as err:
+            logger.warning("cannot read %s: %s", storage.redact(uri), type(err).__name__)
+            return None, RejectReason.READ_ERROR.value, storage.redact(f"{type(err).__name__}: {err}")[:300]

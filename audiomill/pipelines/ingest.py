@@ -1,0 +1,235 @@
+"""List inputs (directories, files, manifests, tar archives, s3 prefixes) into deterministic parts.
+
+Listing streams: sources are yielded in order (inputs as given, each sorted) and cut into parts of
+``part_size``; only one part is held at a time. Inputs that cannot become sources (unsafe tar
+members, bad manifest rows, non-UTF-8 names) become sources that are already rejected, so every
+listed item is accounted for.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import hashlib
+import io
+import json
+import logging
+import posixpath
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from audiomill import schema, storage
+from audiomill.config import IngestConfig
+from audiomill.schema import RejectReason
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_SUFFIXES = (".jsonl", ".csv", ".parquet")
+TAR_SUFFIXES = (".tar",)
+PATH_COLUMNS = ("path", "uri", "audio_path", "audio", "file")
+
+
+@dataclass
+class ListingStats:
+    """What listing saw besides sources: files the glob filters skipped, by input."""
+
+    skipped_by_filter: int = 0
+    skipped_examples: list[str] = field(default_factory=list)
+
+    def skip(self, uri: str) -> None:
+        self.skipped_by_filter += 1
+        if len(self.skipped_examples) < 20:
+            self.skipped_examples.append(storage.redact(uri))
+
+
+def source_id(uri: str) -> str:
+    """Stable id of a source: the same URI always gives the same id (and so the same keys)."""
+    return hashlib.sha1(uri.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def check_inputs(inputs: list[str]) -> None:
+    """Fail before any work if an input does not exist."""
+    if not inputs:
+        raise FileNotFoundError("no inputs given")
+    for uri in inputs:
+        if not storage.exists(uri):
+            raise FileNotFoundError(f"input does not exist: {storage.redact(uri)}")
+
+
+def iter_sources(inputs: list[str], cfg: IngestConfig, stats: ListingStats | None = None
+                 ) -> Iterator[dict[str, Any]]:
+    """Yield one source row (a dict of schema source columns) per listed item."""
+    stats = stats if stats is not None else ListingStats()
+    seen: set[str] = set()
+    for root in inputs:
+        is_single_file = not storage.is_s3(root) and _is_local_file(root)
+        for info in storage.list_files(root):
+            name = posixpath.basename(info.uri)
+            lower = name.lower()
+            if is_single_file and lower.endswith(MANIFEST_SUFFIXES):
+                rows = _manifest_sources(info.uri)
+            elif lower.endswith(TAR_SUFFIXES):
+                rows = _tar_sources(info, cfg, stats)
+            elif is_single_file or _matches(name, cfg):
+                rows = iter([_file_row(info.uri, info.size)])
+            else:
+                stats.skip(info.uri)
+                continue
+            for row in rows:
+                if row[schema.SOURCE_ID] in seen:
+                    row = _rejected(row, RejectReason.DUPLICATE_INPUT, "listed by more than one input")
+                    row[schema.SOURCE_ID] = source_id(row[schema.SOURCE_URI] + f"#dup{len(seen)}")
+                seen.add(row[schema.SOURCE_ID])
+                yield row
+
+
+def iter_parts(sources: Iterable[dict[str, Any]], part_size: int) -> Iterator[pa.Table]:
+    """Cut a source stream into part tables with ``part_id`` and ``part_sources`` set."""
+    chunk: list[dict[str, Any]] = []
+    part_id = 0
+    for row in sources:
+        chunk.append(row)
+        if len(chunk) == part_size:
+            yield _part_table(chunk, part_id)
+            chunk, part_id = [], part_id + 1
+    if chunk:
+        yield _part_table(chunk, part_id)
+
+
+def part_fingerprint(part: pa.Table) -> str:
+    """Hash of a part's listing; a part marker is valid only for the same listing."""
+    digest = hashlib.sha256()
+    for name in (schema.SOURCE_URI, schema.SOURCE_BYTES, schema.SOURCE_OFFSET, schema.METADATA_JSON,
+                 schema.REJECT_REASON):
+        digest.update(json.dumps(part[name].to_pylist()).encode())
+    return digest.hexdigest()[:16]
+
+
+PART_SCHEMA = pa.schema(schema.SOURCE_FIELDS + schema.REJECT_FIELDS)
+
+
+def _part_table(rows: list[dict[str, Any]], part_id: int) -> pa.Table:
+    for row in rows:
+        row[schema.PART_ID] = part_id
+        row[schema.PART_SOURCES] = len(rows)
+    table = pa.Table.from_pylist(rows, schema=PART_SCHEMA)
+    index = table.column_names.index(schema.PART_FINGERPRINT)
+    return table.set_column(index, schema.PART_FINGERPRINT,
+                            pa.array([part_fingerprint(table)] * table.num_rows, pa.string()))
+
+
+def _is_local_file(uri: str) -> bool:
+    import os
+
+    path = storage.local_path(uri)
+    return path is not None and os.path.isfile(path)
+
+
+def _matches(name: str, cfg: IngestConfig) -> bool:
+    lower = name.lower()
+    if cfg.include and not any(fnmatch.fnmatch(lower, p.lower()) for p in cfg.include):
+        return False
+    return not any(fnmatch.fnmatch(lower, p.lower()) for p in cfg.exclude)
+
+
+def _valid_text(text: str) -> str | None:
+    """``text`` if it is valid UTF-8 (Arrow strings must be), else None."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return None
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _file_row(uri: str, size: int | None, read_uri: str | None = None, offset: int | None = None,
+              metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    shown = _printable(uri)
+    row = {schema.SOURCE_ID: source_id(uri), schema.SOURCE_URI: shown,
+           schema.READ_URI: _printable(read_uri or uri), schema.SOURCE_BYTES: size,
+           schema.SOURCE_OFFSET: offset,
+           schema.METADATA_JSON: json.dumps(metadata, sort_keys=True, default=str) if metadata else None}
+    if _valid_text(uri) is None:
+        return _rejected(row, RejectReason.UNSAFE_PATH, "file name is not valid UTF-8")
+    return row
+
+
+def _rejected(row: dict[str, Any], reason: RejectReason, detail: str) -> dict[str, Any]:
+    return {**row, schema.REJECT_STAGE: schema.Stage.INGEST.value, schema.REJECT_REASON: reason.value,
+            schema.REJECT_DETAIL: detail}
+
+
+def _tar_sources(info: storage.FileInfo, cfg: IngestConfig, stats: ListingStats
+                 ) -> Iterator[dict[str, Any]]:
+    """Members of a plain tar as sources read by byte range; nothing is ever extracted."""
+    try:
+        with storage.open_read(info.uri) as stream, tarfile.open(fileobj=stream, mode="r|") as archive:
+            for member in archive:
+                if member.isdir():
+                    continue
+                uri = f"{info.uri}#{member.name}"
+                row = _file_row(uri, member.size, read_uri=info.uri, offset=member.offset_data)
+                if row.get(schema.REJECT_REASON):
+                    yield row
+                elif not member.isfile():
+                    yield _rejected(row, RejectReason.UNSAFE_PATH, "tar member is a link or device")
+                elif member.name.startswith("/") or ".." in member.name.split("/"):
+                    yield _rejected(row, RejectReason.UNSAFE_PATH, "tar member path escapes the archive")
+                elif _matches(posixpath.basename(member.name), cfg):
+                    yield row
+                else:
+                    stats.skip(uri)
+    except (tarfile.TarError, OSError, EOFError) as err:
+        logger.warning("cannot read tar %s: %s", storage.redact(info.uri), err)
+        yield _rejected(_file_row(info.uri, info.size), RejectReason.READ_ERROR,
+                        f"tar archive unreadable: {type(err).__name__}: {err}"[:300])
+
+
+def _manifest_sources(uri: str) -> Iterator[dict[str, Any]]:
+    """Rows of a jsonl/csv/parquet manifest; extra columns become each source's metadata."""
+    base = posixpath.dirname(uri)
+    for number, record in enumerate(_manifest_records(uri)):
+        path = next((record[c] for c in PATH_COLUMNS if record.get(c)), None)
+        if not isinstance(path, str):
+            row = _file_row(f"{uri}#row{number}", None, read_uri=uri)
+            yield _rejected(row, RejectReason.BAD_MANIFEST_ROW, f"row {number} has no {'/'.join(PATH_COLUMNS)}")
+            continue
+        target = path if storage.is_s3(path) or path.startswith("/") else storage.join(base, path)
+        metadata = {k: v for k, v in record.items() if k not in PATH_COLUMNS and v is not None}
+        try:
+            size = storage.size(target)
+        except (FileNotFoundError, OSError) as err:
+            yield _rejected(_file_row(target, None, metadata=metadata), RejectReason.READ_ERROR,
+                            str(err)[:300])
+            continue
+        yield _file_row(target, size, metadata=metadata)
+
+
+def _manifest_records(uri: str) -> Iterator[dict[str, Any]]:
+    lower = uri.lower()
+    if lower.endswith(".parquet"):
+        with storage.open_read(uri) as stream:
+            data = stream.read()
+        for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=4096):
+            yield from batch.to_pylist()
+    elif lower.endswith(".csv"):
+        with storage.open_read(uri) as stream:
+            yield from csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
+    else:
+        with storage.open_read(uri) as stream:
+            for line_number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8")):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    record = {"_error": f"line {line_number + 1} is not JSON"}
+                yield record if isinstance(record, dict) else {"_error": "not an object"}

@@ -1,0 +1,112 @@
+"""WebDataset shard packing: sorted keys, ``{key}.flac`` + ``{key}.json``, size-targeted tars.
+
+Tars are byte-deterministic: fixed mtime/uid/gid/mode, USTAR headers, members in key order, so a
+rerun or a resumed run produces the same shards and the same sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from audiomill import schema
+from audiomill.audio import encode_flac
+from audiomill.config import ShardConfig
+
+TAR_MTIME = 946_684_800  # 2000-01-01T00:00:00Z, fixed so shards are byte-identical across runs
+_TAR_HEADER_BYTES = tarfile.BLOCKSIZE  # one USTAR header block per member (names are short)
+_EXCLUDED_FROM_JSON = {schema.AUDIO, schema.PART_ID, schema.PART_SOURCES, schema.PART_FINGERPRINT,
+                       schema.READ_URI, schema.SOURCE_OFFSET}
+
+
+def shard_name(part_id: int, number: int) -> str:
+    return f"shard-{part_id:06d}-{number:03d}.tar"
+
+
+@dataclass
+class ShardInfo:
+    name: str
+    data: bytes = b""
+    samples: int = 0
+    seconds: float = 0.0
+    offsets: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (data offset, bytes)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "bytes": len(self.data), "samples": self.samples,
+                "seconds": round(self.seconds, 3), "sha256": self.sha256}
+
+
+def segment_json(row: dict[str, Any]) -> dict[str, Any]:
+    """The ``{key}.json`` member: every non-audio column of the row, metadata parsed."""
+    meta: dict[str, Any] = {}
+    for name, value in row.items():
+        if name in _EXCLUDED_FROM_JSON or schema.is_timing_column(name):
+            continue
+        if name == schema.METADATA_JSON:
+            meta["metadata"] = json.loads(value) if value else {}
+        elif isinstance(value, float) and not math.isfinite(value):
+            meta[name] = None
+        else:
+            meta[name] = value
+    meta["sample_rate"] = schema.SAMPLE_RATE
+    meta["audio_format"] = "flac/pcm_16/mono"
+    return meta
+
+
+def pack_shards(rows: list[dict[str, Any]], part_id: int, cfg: ShardConfig) -> Iterator[ShardInfo]:
+    """Pack segment rows (each with ``key`` and ``audio`` float32 bytes) into shards, in key order."""
+    rows = sorted(rows, key=lambda r: r[schema.KEY])
+    number = 0
+    buffer, tar, shard = _open_shard(part_id, number)
+    for row in rows:
+        samples = np.frombuffer(row[schema.AUDIO], dtype=np.float32)
+        flac = encode_flac(samples, cfg.flac_compression)
+        meta = json.dumps(segment_json(row), sort_keys=True, ensure_ascii=False).encode()
+        key = row[schema.KEY]
+        shard.offsets[key] = (_add_member(tar, f"{key}.flac", flac), len(flac))
+        _add_member(tar, f"{key}.json", meta)
+        shard.samples += 1
+        shard.seconds += samples.size / schema.SAMPLE_RATE
+        if buffer.tell() >= cfg.target_bytes or shard.samples >= cfg.max_samples:
+            yield _close_shard(buffer, tar, shard)
+            number += 1
+            buffer, tar, shard = _open_shard(part_id, number)
+    if shard.samples:
+        yield _close_shard(buffer, tar, shard)
+
+
+def _open_shard(part_id: int, number: int) -> tuple[io.BytesIO, tarfile.TarFile, ShardInfo]:
+    buffer = io.BytesIO()
+    tar = tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT)
+    return buffer, tar, ShardInfo(shard_name(part_id, number))
+
+
+def _close_shard(buffer: io.BytesIO, tar: tarfile.TarFile, shard: ShardInfo) -> ShardInfo:
+    tar.close()
+    shard.data = buffer.getvalue()
+    return shard
+
+
+def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
+    """Add one file member; returns the byte offset of its data inside the tar."""
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = TAR_MTIME
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    header_offset = tar.offset
+    tar.addfile(info, io.BytesIO(data))
+    return header_offset + _TAR_HEADER_BYTES

@@ -1,0 +1,156 @@
+"""Writer stage: per part, shards + index/rejects tables + a done marker written last.
+
+Each part's outputs are written atomically (one object each) before its marker, so a part is
+either complete on disk or redone by the next run. A batch may hold several parts, but never a
+part split in two: the writer checks that every source of a part is present.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from audiomill import layout, schema, storage
+from audiomill.config import ShardConfig
+from audiomill.pipelines.base import Resources, Stage, split_rejected
+from audiomill.pipelines.shards import pack_shards
+
+STATS_SCHEMA = pa.schema([pa.field(schema.PART_ID, pa.int32()), pa.field("stats_json", pa.string())])
+_NOT_INDEXED = {schema.AUDIO, schema.PART_SOURCES, schema.PART_FINGERPRINT, schema.VAD_STARTS_S,
+                schema.VAD_ENDS_S, schema.VAD_SEGMENT_SPEECH_RATIOS} | {f.name for f in schema.REJECT_FIELDS}
+
+
+class PartIncompleteError(RuntimeError):
+    """A part reached the writer split across batches (a runner bug, never bad input)."""
+
+
+class WriterStage(Stage):
+    """Segment and reject rows in; one stats row per written part out."""
+
+    name = schema.Stage.WRITE.value
+    resources = Resources(num_cpus=1.0)
+
+    def __init__(self, output: str, cfg: ShardConfig, config_fingerprint: str) -> None:
+        super().__init__()
+        self.output = output
+        self.cfg = cfg
+        self.config_fingerprint = config_fingerprint
+
+    def __call__(self, table: pa.Table) -> pa.Table:  # no pass-through of rejects: all rows are ours
+        if not self._ready:
+            self.setup()
+            self._ready = True
+        return self.process(table)
+
+    def process(self, table: pa.Table) -> pa.Table:
+        stats_rows = []
+        for part_id in sorted(set(table[schema.PART_ID].to_pylist())):
+            rows = table.filter(pc.equal(table[schema.PART_ID], part_id))
+            stats = self.write_part(part_id, rows)
+            stats_rows.append({schema.PART_ID: part_id, "stats_json": json.dumps(stats, sort_keys=True)})
+        return pa.Table.from_pylist(stats_rows, schema=STATS_SCHEMA)
+
+    def write_part(self, part_id: int, rows: pa.Table) -> dict[str, Any]:
+        started = time.perf_counter()
+        expected = rows[schema.PART_SOURCES][0].as_py()
+        source_ids = set(rows[schema.SOURCE_ID].to_pylist())
+        if len(source_ids) != expected:
+            raise PartIncompleteError(f"part {part_id}: {len(source_ids)} of {expected} sources in one batch")
+        kept, rejected = split_rejected(rows)
+        kept_rows = kept.to_pylist()
+        shards = []
+        offsets: dict[str, tuple[str, int, int]] = {}
+        for shard in pack_shards(kept_rows, part_id, self.cfg):
+            storage.write_bytes(layout.shard_uri(self.output, shard.name), shard.data)
+            offsets.update({k: (shard.name, o, n) for k, (o, n) in shard.offsets.items()})
+            shards.append(shard.summary())
+        index = _index_table(kept, offsets)
+        rejects = _reject_table(rejected)
+        _write_parquet(layout.part_file(self.output, part_id, layout.INDEX_FILE), index)
+        _write_parquet(layout.part_file(self.output, part_id, layout.REJECTS_FILE), rejects)
+        stats = _part_stats(rows, kept, rejected, shards)
+        if stats["sources"] != stats["kept_sources"] + stats["rejected_sources"]:
+            raise RuntimeError(f"part {part_id}: accounting broken {stats}")
+        stats["stage_seconds"][self.name] = time.perf_counter() - started
+        marker = {"part_id": part_id, "config_fingerprint": self.config_fingerprint,
+                  "part_fingerprint": rows[schema.PART_FINGERPRINT][0].as_py(), "stats": stats}
+        storage.write_text(layout.marker_uri(self.output, part_id), json.dumps(marker, sort_keys=True))
+        return stats
+
+
+def _index_table(kept: pa.Table, offsets: dict[str, tuple[str, int, int]]) -> pa.Table:
+    if kept.num_rows == 0:
+        return conform(kept.slice(0, 0), schema.INDEX_SCHEMA).select(schema.INDEX_SCHEMA.names)
+    keys = kept[schema.KEY].to_pylist()
+    columns = [c for c in kept.column_names if c not in _NOT_INDEXED and not schema.is_timing_column(c)]
+    index = kept.select(columns)
+    index = index.append_column(schema.SHARD, pa.array([offsets[k][0] for k in keys], pa.string()))
+    index = index.append_column(schema.TAR_OFFSET, pa.array([offsets[k][1] for k in keys], pa.int64()))
+    index = index.append_column(schema.FLAC_BYTES, pa.array([offsets[k][2] for k in keys], pa.int64()))
+    index = index.sort_by(schema.KEY)
+    return conform(index, schema.INDEX_SCHEMA)
+
+
+def _reject_table(rejected: pa.Table) -> pa.Table:
+    return conform(rejected, schema.REJECT_SCHEMA).sort_by(schema.SOURCE_URI)
+
+
+def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
+    """``target``'s columns first (cast, null-filled when absent), then any extra metric columns."""
+    arrays, fields = [], []
+    for f in target:
+        if f.name in table.column_names:
+            arrays.append(table[f.name].cast(f.type))
+        else:
+            arrays.append(pa.nulls(table.num_rows, f.type))
+        fields.append(f.with_nullable(True))
+    extra = [c for c in table.column_names if c not in target.names and c in table.column_names
+             and c not in _NOT_INDEXED and not schema.is_timing_column(c)]
+    if target is schema.REJECT_SCHEMA:
+        extra = []
+    for name in extra:
+        arrays.append(table[name])
+        fields.append(table.schema.field(name))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _write_parquet(uri: str, table: pa.Table) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    storage.write_bytes(uri, buffer.getvalue())
+
+
+def _part_stats(rows: pa.Table, kept: pa.Table, rejected: pa.Table, shards: list[dict]) -> dict[str, Any]:
+    """Counts, audio seconds and per-stage seconds of one part (summed later for the manifest)."""
+    durations: dict[str, float] = {}
+    for sid, seconds in zip(rows[schema.SOURCE_ID].to_pylist(),
+                            rows[schema.ORIG_DURATION_S].to_pylist() if schema.ORIG_DURATION_S in rows.column_names
+                            else [None] * rows.num_rows):
+        if seconds is not None:
+            durations[sid] = seconds
+    stage_seconds = {name[len(schema.TIMING_PREFIX):-len(schema.TIMING_SUFFIX)]: pc.sum(rows[name]).as_py() or 0.0
+                     for name in rows.column_names if schema.is_timing_column(name)}
+    reasons = Counter(rejected[schema.REJECT_REASON].to_pylist()) if rejected.num_rows else Counter()
+    out_seconds = pc.sum(kept[schema.AUDIO_DURATION_S]).as_py() if kept.num_rows else 0.0
+    sizes = dict(zip(rows[schema.SOURCE_ID].to_pylist(), rows[schema.SOURCE_BYTES].to_pylist()))
+    kept_ids = set(kept[schema.SOURCE_ID].to_pylist())
+    return {
+        "sources": len(sizes),
+        "kept_sources": len(kept_ids),
+        # a source counts as rejected only if none of its segments was kept
+        "rejected_sources": len(set(rejected[schema.SOURCE_ID].to_pylist()) - kept_ids),
+        "segments": kept.num_rows,
+        "seconds_in": sum(durations.values()),
+        "seconds_out": out_seconds or 0.0,
+        "bytes_in": sum(b or 0 for b in sizes.values()),
+        "rejects_by_reason": dict(sorted(reasons.items())),
+        "stage_seconds": stage_seconds,
+        "shards": shards,
+    }
