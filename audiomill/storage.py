@@ -25,7 +25,8 @@ from botocore.exceptions import ClientError  # cheap (~10 ms); boto3 itself is i
 logger = logging.getLogger(__name__)
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@?#]*@")
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@?#\s]*@")
+_QUERY = re.compile(r"(://[^?#\s]*)[?#][^\s'\"]*")
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,12 @@ class FileInfo:
 
 
 def redact(uri: str) -> str:
-    """``uri`` without ``user:pass@`` and query/fragment, safe for logs and error messages."""
-    if "://" not in uri:
-        return uri
-    return re.split(r"[?#]", _USERINFO.sub(r"\1", uri), maxsplit=1)[0]
+    """``uri`` without ``user:pass@`` and query/fragment (where signatures and tokens live).
+
+    Also works on free text such as an exception message: every ``scheme://`` URL in it is
+    cleaned; plain local paths are left alone.
+    """
+    return _QUERY.sub(r"\1", _USERINFO.sub(r"\1", uri))
 
 
 def is_s3(uri: str) -> bool:
@@ -97,28 +100,24 @@ class LocalBackend:
         except OSError as err:
             logger.warning("skipping unreadable directory %s: %s", dirpath, err)
             return
-        keyed = []
+        keyed: list[tuple[str, str, int]] = []  # (sort key, path, size or -1 for a directory)
         for entry in entries:
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    keyed.append((entry.name + "/", entry))
+                    keyed.append((entry.name + "/", entry.path, -1))
                 elif entry.is_file():
-                    keyed.append((entry.name, entry))
+                    keyed.append((entry.name, entry.path, entry.stat().st_size))
                 elif entry.is_symlink() and not os.path.exists(entry.path):
                     logger.warning("skipping broken symlink %s", entry.path)
                 else:
                     logger.debug("skipping %s (symlinked dir or special file)", entry.path)
             except OSError as err:
                 logger.warning("skipping unreadable entry %s: %s", entry.path, err)
-        for sort_key, entry in sorted(keyed, key=lambda item: item[0]):
-            if sort_key.endswith("/"):
-                if recursive:
-                    yield from self._walk(entry.path, recursive)
-                continue
-            try:
-                yield FileInfo(entry.path, entry.stat().st_size)
-            except OSError as err:
-                logger.warning("skipping unreadable file %s: %s", entry.path, err)
+        for _, path, size in sorted(keyed):
+            if size >= 0:
+                yield FileInfo(path, size)
+            elif recursive:
+                yield from self._walk(path, recursive)
 
     def exists(self, uri: str) -> bool:
         return os.path.exists(_local(uri))
@@ -226,10 +225,19 @@ class S3Backend:
                         yield FileInfo(f"s3://{bucket}/{obj['Key']}", obj["Size"])
 
     def exists(self, uri: str) -> bool:
-        try:
-            return self.size(uri) >= 0
-        except FileNotFoundError:
-            return False
+        """An object, or a "directory" (any key under ``uri/``), like a local dir; or a bucket."""
+        bucket, key = _split_s3(uri)
+        with contextlib.suppress(FileNotFoundError), self._errors(uri):
+            if not key.strip("/"):
+                s3_client().head_bucket(Bucket=bucket)
+                return True
+            if not key.endswith("/"):
+                with contextlib.suppress(FileNotFoundError):
+                    return self.size(uri) >= 0
+            page = s3_client().list_objects_v2(
+                Bucket=bucket, Prefix=key.rstrip("/") + "/", MaxKeys=1)
+            return int(page.get("KeyCount", 0)) > 0
+        return False
 
     def size(self, uri: str) -> int:
         bucket, key = _split_s3(uri)
@@ -265,10 +273,8 @@ class S3Backend:
             s3_client().put_object(Bucket=bucket, Key=key, Body=data)
 
     def write_file(self, uri: str, source: str) -> None:
-        if not os.path.isfile(source):
-            raise _missing(source)
         bucket, key = _split_s3(uri)
-        with self._errors(uri):
+        with self._errors(uri):  # a missing source raises FileNotFoundError naming it
             s3_client().upload_file(source, bucket, key)
 
     def delete(self, uri: str) -> None:
@@ -347,7 +353,7 @@ def list_files(uri: str, recursive: bool = True) -> Iterator[FileInfo]:
 
 
 def exists(uri: str) -> bool:
-    """True for an existing local path (file or dir) or S3 object (S3 prefixes are not objects)."""
+    """True for an existing file or directory; on S3 a directory is a prefix with keys under it."""
     return _backend(uri).exists(uri)
 
 

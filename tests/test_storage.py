@@ -93,6 +93,16 @@ def test_list_is_recursive_and_in_full_uri_order(root):
         storage.join(root, name) for name in ["a/b", "a/z/deep.bin"])
 
 
+def test_exists_for_files_and_directories(root):
+    assert not storage.exists(storage.join(root, "a"))
+    _write_tree(root)
+    assert storage.exists(root)
+    assert storage.exists(storage.join(root, "a"))  # a directory (an S3 prefix with keys)
+    assert storage.exists(storage.join(root, "a/z/deep.bin"))
+    assert not storage.exists(storage.join(root, "a/z/deep"))
+    assert not storage.exists(storage.join(root, "a/y"))
+
+
 def test_list_single_file_yields_itself(root):
     _write_tree(root)
     uri = storage.join(root, "a.txt")
@@ -204,6 +214,9 @@ def test_redact_strips_credentials_and_query():
     assert storage.redact("https://user:pw@host:9000/p/a.wav?token=t#frag") == (
         "https://host:9000/p/a.wav")
     assert storage.redact("/data/plain?name.wav") == "/data/plain?name.wav"
+    message = storage.redact(
+        "GET https://AKIA:s3cret@host/b/k.wav?X-Amz-Signature=abc123 failed: 'timeout'")
+    assert message == "GET https://host/b/k.wav failed: 'timeout'"
 
 
 def test_error_message_never_contains_credentials(s3_bucket):

@@ -62,9 +62,11 @@ def clean(
     """
     from audiomill.orchestration.clean_job import plan_job, run_clean
     from audiomill.orchestration.progress import RichJobProgress
+    from audiomill.pipelines.ingest import check_inputs
 
     try:
         cfg = _build_config(inputs, out, config, set_, runner, cpus)
+        check_inputs(cfg.inputs)
         if dry_run:
             plan = plan_job(cfg)
             result = {"parts": len(plan.parts), "parts_to_run": len(plan.todo), "sources": plan.sources,

@@ -62,6 +62,8 @@ class RayRunner:
         if not part_uris:
             return
         self._init_ray(ray)
+        for name in ("ray.data", "ray"):  # Ray Data installs its own INFO handlers on import
+            logging.getLogger(name).setLevel(logging.ERROR)
         context = DataContext.get_current()
         context.target_max_block_size = None  # a block is a part: never split it
         context.enable_progress_bars = False  # the CLI draws its own progress
@@ -74,7 +76,7 @@ class RayRunner:
             gpus = max(s.resources.num_gpus for s in group)
             cpu = max(s.resources.num_cpus for s in group)
             dataset = dataset.map_batches(
-                StageChain, fn_constructor_args=(group,), batch_size=None, batch_format="pyarrow",
+                _bound_chain(group), batch_size=None, batch_format="pyarrow",
                 zero_copy_batch=True, num_cpus=cpu, num_gpus=gpus or None,
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=min(pool, len(part_uris))))
         yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
@@ -83,12 +85,24 @@ class RayRunner:
         if ray.is_initialized():
             return
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-        kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
         if self.cfg.address:
             ray.init(address=self.cfg.address, **kwargs)
         else:
             ray.init(num_cpus=self.cfg.num_cpus, **kwargs)
         logger.info("ray resources: %s", ray.cluster_resources())
+
+
+def _bound_chain(stages: Sequence[Stage]) -> type[StageChain]:
+    """A StageChain class with the stages built in (shipped with the class, not as actor args)."""
+    bound = list(stages)
+
+    class BoundChain(StageChain):
+        def __init__(self) -> None:
+            super().__init__(bound)
+
+    BoundChain.__name__ = BoundChain.__qualname__ = "Stages[" + ",".join(s.name for s in bound) + "]"
+    return BoundChain
 
 
 def _group_by_device(stages: Sequence[Stage]) -> list[list[Stage]]:

@@ -13,6 +13,7 @@ Truth conventions: ``expect`` lists every acceptable outcome, each ``"kept"`` or
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import shutil
@@ -190,7 +191,11 @@ class _Builder:
 
 
 def make_demo_corpus(root: Path, *, seed: int = 0, scale: int = 1) -> CorpusTruth:
-    """Write the demo corpus under ``root`` and ``root/_truth.json``; ``scale`` repeats the speech set."""
+    """Write the demo corpus and ``root/_truth.json``; ``scale`` repeats the espeak speech set.
+
+    Pass an empty or missing ``root``: files already there are overwritten or left untouched.
+    At scale 1: 35 files, about 5 MB, under 2 s to generate.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     build = _Builder(root, seed)
@@ -365,21 +370,18 @@ def make_long_corpus(root: Path, hours: float, seed: int = 0, *, fmt: str = "fla
     return paths
 
 
-_POOL_CACHE: dict[int, list[tuple[np.ndarray, float, float]]] = {}
-
-
-def _sentence_pool() -> list[tuple[np.ndarray, float, float]]:
-    """30 sentences at 16 kHz with their measured (first_s, last_s) bounds; cached per process."""
-    if LONG_SAMPLE_RATE not in _POOL_CACHE:
-        items = [(text, voice) for text in EN for voice in ("en-us", "en+f3", "en+m3")]
-        items += [(text, lang) for lang, texts in OTHER.items() for text in texts]
-        pool = []
-        for text, voice in items:
-            audio, sr = signals.espeak(text, voice)
-            audio = signals.resample(audio, sr, LONG_SAMPLE_RATE)
-            pool.append((audio, *signals.trim_silence_bounds(audio, LONG_SAMPLE_RATE)))
-        _POOL_CACHE[LONG_SAMPLE_RATE] = pool
-    return _POOL_CACHE[LONG_SAMPLE_RATE]
+@functools.cache
+def _sentence_pool() -> tuple[tuple[np.ndarray, float, float], ...]:
+    """30 sentences at 16 kHz with their measured (first_s, last_s) bounds; synthesized once."""
+    items = [(text, voice) for text in EN for voice in ("en-us", "en+f3", "en+m3")]
+    items += [(text, lang) for lang, texts in OTHER.items() for text in texts]
+    pool = []
+    for text, voice in items:
+        audio, sr = signals.espeak(text, voice)
+        audio = signals.resample(audio, sr, LONG_SAMPLE_RATE)
+        audio.flags.writeable = False
+        pool.append((audio, *signals.trim_silence_bounds(audio, LONG_SAMPLE_RATE)))
+    return tuple(pool)
 
 
 def _assemble_long(n: int, pool, music, noise, rng: np.random.Generator):

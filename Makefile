@@ -1,0 +1,44 @@
+# The README's two commands live here: `make demo` and `make test`.
+# Setup is idempotent: it installs system packages only when missing and reinstalls Python
+# packages only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := espeak-ng sox alsa-utils
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps demo test bench clean-demo
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v sox >/dev/null || missing="$$missing sox"; \
+	[ -e /usr/share/sounds/alsa/Front_Center.wav ] || missing="$$missing alsa-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/audiomill demo --dir demo
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/clean_cpu.py
+
+clean-demo:
+	rm -rf demo
