@@ -1,0 +1,5 @@
+"""``python -m audiomill`` runs the CLI."""
+
+from audiomill.orchestration.cli import main
+
+main()
