@@ -107,8 +107,13 @@ def _check_format(stream: av.audio.stream.AudioStream, limits: DecodeConfig) -> 
 
 def _decode_stream(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    limits: DecodeConfig) -> np.ndarray:
-    """Decode, downmix and resample to 16 kHz mono float32, stopping past the duration limit."""
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    """Decode and resample to 16 kHz, then average the channels (float32 mono).
+
+    Channels are averaged in numpy rather than by FFmpeg's downmix, whose default matrix adds
+    channels at -3 dB each and so makes identical stereo channels 3 dB louder (and clips them).
+    Decoding stops past the duration limit.
+    """
+    resampler = av.AudioResampler(format="fltp", layout=None, rate=SAMPLE_RATE)
     max_samples = int(limits.max_duration_s * SAMPLE_RATE)
     chunks: list[np.ndarray] = []
     total = 0
@@ -116,14 +121,12 @@ def _decode_stream(container: av.container.InputContainer, stream: av.audio.stre
         for frame in container.decode(stream):
             frame.pts = None  # let the resampler count samples; broken timestamps must not matter
             for out in resampler.resample(frame):
-                chunk = out.to_ndarray().reshape(-1)
-                chunks.append(chunk)
-                total += chunk.size
+                chunks.append(_mono(out))
+                total += chunks[-1].size
             if total > max_samples:
                 raise DecodeRejected(RejectReason.TOO_LONG,
                                      f"longer than max {limits.max_duration_s:.0f} s")
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
+        chunks.extend(_mono(out) for out in resampler.resample(None))
     except (av.FFmpegError, ValueError, MemoryError) as err:
         raise DecodeRejected(RejectReason.DECODE_ERROR,
                              f"failed after {total / SAMPLE_RATE:.2f} s: {_short(err)}") from err
@@ -132,6 +135,25 @@ def _decode_stream(container: av.container.InputContainer, stream: av.audio.stre
     samples = np.concatenate(chunks).astype(np.float32, copy=False)
     if not np.isfinite(samples).all():
         raise DecodeRejected(RejectReason.DECODE_ERROR, "decoded samples are not finite")
+    return _trim_to_declared(samples, stream)
+
+
+def _mono(frame: av.AudioFrame) -> np.ndarray:
+    planes = frame.to_ndarray()  # (channels, samples) for planar float
+    return planes[0] if planes.shape[0] == 1 else planes.mean(axis=0, dtype=np.float32)
+
+
+_TRIM_TOLERANCE_S = 0.05
+
+
+def _trim_to_declared(samples: np.ndarray, stream: av.audio.stream.AudioStream) -> np.ndarray:
+    """Drop a few tens of ms FFmpeg adds past the declared stream end (short single-page Ogg)."""
+    if not stream.duration or not stream.time_base:
+        return samples
+    declared = int(round(float(stream.duration * stream.time_base) * SAMPLE_RATE))
+    excess = samples.size - declared
+    if 0 < excess <= _TRIM_TOLERANCE_S * SAMPLE_RATE:
+        return samples[:declared]
     return samples
 
 
@@ -162,5 +184,5 @@ def encode_flac(samples: np.ndarray, compression: float = 0.5) -> bytes:
 
 def decode_flac(data: bytes) -> np.ndarray:
     """Inverse of ``encode_flac`` (float32 in [-1, 1])."""
-    samples, _ = sf.read(io.BytesIO(data), dtype="float32")
-    return samples
+    pcm, _ = sf.read(io.BytesIO(data), dtype="int16")
+    return pcm.astype(np.float32) / 32767.0
