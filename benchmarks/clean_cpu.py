@@ -1,0 +1,360 @@
+"""CPU benchmark of ``audiomill clean`` against a naive one-file-at-a-time script, side by side.
+
+One run builds (or reuses) two generated corpora (``--hours``, default 1, and ``--big-hours``,
+default 5), then, each in a fresh subprocess:
+
+1. ``python -m audiomill clean CORPUS --out OUT --cpus N --json`` on the small corpus (local Ray
+   with N CPUs, default 2), timed from process start to exit, so Ray start and shutdown count;
+2. the naive script (``naive_clean`` below: PyAV decode + resample, stock silero-vad streaming
+   ONNX model through ``get_speech_timestamps``, soundfile FLAC, ``tarfile``) on the same corpus,
+   single-threaded;
+3. ``audiomill clean`` on the big corpus, for the peak-memory comparison.
+
+Peak memory is the largest sum, over the process tree (the subprocess and every descendant:
+Ray's GCS, raylet, workers, agents), of RSS sampled every 0.2 s; the sum of PSS (shared pages
+split between the processes that map them) is recorded beside it. Targets are printed as
+"meets target" / "below target" text; nothing is asserted. Results go to
+``WORKDIR/results/clean_cpu-<timestamp>.json``.
+
+Usage: python benchmarks/clean_cpu.py [--hours 1] [--big-hours 5] [--workdir DIR] [--skip-big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+GIB = 1024**3
+SAMPLE_EVERY_S = 0.2
+TARGET_RATIO = 1.8  # audiomill total x realtime / naive total x realtime
+TARGET_XRT_PER_CORE = 200.0
+TARGET_PEAK_GIB = 4.0
+FLAT_RATIO_MAX = 1.25  # big-corpus peak / small-corpus peak still counted as "flat"
+NAIVE_VAD = dict(threshold=0.5, min_speech_duration_ms=250, min_silence_duration_ms=300,
+                 speech_pad_ms=100, max_speech_duration_s=30.0)  # audiomill's VadConfig defaults
+NAIVE_MIN_SEGMENT_S = 1.0
+
+
+# ----------------------------------------------------------------------------- corpus
+
+
+def ensure_corpus(root: Path, hours: float, seed: int) -> tuple[Path, float, bool]:
+    """Return (corpus dir, audio seconds, reused); rebuild unless the truth file matches."""
+    from audiomill.testing.corpus import LONG_TRUTH_NAME, make_long_corpus
+
+    truth_path = root / LONG_TRUTH_NAME
+    if truth_path.is_file():
+        truth = json.loads(truth_path.read_text())
+        files_ok = all((root / f["path"]).is_file() for f in truth["files"])
+        if truth.get("hours") == hours and truth.get("seed") == seed and files_ok:
+            return root, sum(f["duration_s"] for f in truth["files"]), True
+    shutil.rmtree(root, ignore_errors=True)
+    make_long_corpus(root, hours, seed)
+    truth = json.loads(truth_path.read_text())
+    return root, sum(f["duration_s"] for f in truth["files"]), False
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class TreeMemory:
+    """Peaks over the samples of (sum of RSS, sum of PSS) of a process tree, in bytes."""
+
+    peak_rss_bytes: int = 0
+    peak_pss_bytes: int = 0
+    max_processes: int = 0
+    samples: int = 0
+
+    def sample(self, root: psutil.Process) -> None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:  # the root has exited
+            return
+        rss = pss = 0
+        for proc in tree:
+            try:
+                info = proc.memory_full_info()
+            except psutil.Error:  # exited between listing and reading, or a zombie
+                continue
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+        self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+        self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
+        self.max_processes = max(self.max_processes, len(tree))
+        self.samples += 1
+
+
+def run_measured(cmd: list[str], log_path: Path, timeout_s: float) -> dict[str, Any]:
+    """Run ``cmd``; return wall seconds (start to exit), exit code, stdout, tree memory peaks."""
+    memory = TreeMemory()
+    done = threading.Event()
+    env = dict(os.environ, RAY_DEDUP_LOGS="0", PYTHONUNBUFFERED="1")
+    started = time.perf_counter()
+    with open(log_path, "w") as stderr:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+
+        def sampler() -> None:
+            root = psutil.Process(proc.pid)
+            while not done.is_set():
+                memory.sample(root)
+                done.wait(SAMPLE_EVERY_S)
+
+        thread = threading.Thread(target=sampler, daemon=True)
+        thread.start()
+        try:
+            stdout, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, _ = proc.communicate()
+        wall_s = time.perf_counter() - started
+        done.set()
+        thread.join()
+    return {"cmd": cmd, "returncode": proc.returncode, "wall_s": wall_s, "stdout": stdout,
+            "stderr_log": str(log_path), "memory": asdict(memory)}
+
+
+def json_tail(stdout: str) -> dict[str, Any]:
+    """The JSON object a subprocess printed last (it may print other lines before it)."""
+    start = stdout.find("{")
+    if start < 0:
+        raise ValueError(f"no JSON in output: {stdout[-500:]!r}")
+    return json.loads(stdout[start:])
+
+
+def run_audiomill(corpus: Path, out: Path, cpus: int, sets: list[str], logs: Path,
+                  timeout_s: float) -> dict[str, Any]:
+    shutil.rmtree(out, ignore_errors=True)  # a leftover dataset would be resumed, not redone
+    cmd = [sys.executable, "-m", "audiomill", "clean", str(corpus), "--out", str(out),
+           "--cpus", str(cpus), "--json", "--set", "runner.kind=ray"]
+    for assignment in sets:
+        cmd += ["--set", assignment]
+    result = run_measured(cmd, logs / f"audiomill-{out.name}.stderr.log", timeout_s)
+    if result["returncode"] != 0:
+        raise RuntimeError(f"audiomill clean failed ({result['returncode']}); see {result['stderr_log']}")
+    manifest = json_tail(result.pop("stdout"))
+    result["manifest"] = {key: manifest[key] for key in ("wall_s", "stages", "counts", "hours_in",
+                                                          "hours_out", "accounting", "versions")}
+    return result
+
+
+def run_naive(corpus: Path, out_tar: Path, logs: Path, timeout_s: float) -> dict[str, Any]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--naive-worker", str(corpus), str(out_tar)]
+    result = run_measured(cmd, logs / "naive.stderr.log", timeout_s)
+    if result["returncode"] != 0:
+        raise RuntimeError(f"naive script failed ({result['returncode']}); see {result['stderr_log']}")
+    result["naive"] = json_tail(result.pop("stdout"))
+    return result
+
+
+# ----------------------------------------------------------------------------- naive baseline
+
+
+def _naive_decode(path: Path):
+    """PyAV decode + resample to 16 kHz mono float32, as a user copying audiomill's approach would."""
+    import av
+    import numpy as np
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+    chunks = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            frame.pts = None
+            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def _naive_add(tar, name: str, data: bytes) -> None:
+    import io
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def naive_clean(corpus: Path, out_tar: Path) -> dict[str, Any]:
+    """File by file, one process, one thread: decode, VAD, cut, FLAC-encode, append to one tar."""
+    import io
+    import tarfile
+
+    import soundfile as sf
+    import torch
+    from silero_vad import get_speech_timestamps, load_silero_vad
+
+    torch.set_num_threads(1)
+    seconds = {"decode": 0.0, "vad": 0.0, "encode_tar": 0.0}
+    audio_s = out_s = 0.0
+    segments = 0
+    model = load_silero_vad(onnx=True)
+    paths = sorted(p for p in corpus.iterdir() if p.suffix in (".flac", ".wav"))
+    with tarfile.open(out_tar, "w") as tar:
+        for path in paths:
+            t0 = time.perf_counter()
+            audio = _naive_decode(path)
+            t1 = time.perf_counter()
+            spans = get_speech_timestamps(torch.from_numpy(audio), model, sampling_rate=16000, **NAIVE_VAD)
+            t2 = time.perf_counter()
+            for span in spans:
+                piece = audio[span["start"]:span["end"]]
+                if piece.size < NAIVE_MIN_SEGMENT_S * 16000:
+                    continue
+                buffer = io.BytesIO()
+                sf.write(buffer, piece, 16000, format="FLAC", subtype="PCM_16")
+                key = f"{path.stem}-{span['start']:010d}"
+                _naive_add(tar, f"{key}.flac", buffer.getvalue())
+                _naive_add(tar, f"{key}.json", json.dumps(
+                    {"source": path.name, "start_s": span["start"] / 16000, "end_s": span["end"] / 16000}).encode())
+                segments += 1
+                out_s += piece.size / 16000
+            t3 = time.perf_counter()
+            for name, elapsed in (("decode", t1 - t0), ("vad", t2 - t1), ("encode_tar", t3 - t2)):
+                seconds[name] += elapsed
+            audio_s += audio.size / 16000
+    return {"files": len(paths), "segments": segments, "hours_in": audio_s / 3600,
+            "hours_out": out_s / 3600, "stage_seconds": seconds}
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _verdict(ok: bool) -> str:
+    return "meets target" if ok else "below target"
+
+
+def summarize(audio_s: float, result: dict[str, Any], cores: int) -> dict[str, Any]:
+    xrt = audio_s / result["wall_s"]
+    return {"audio_hours": audio_s / 3600, "wall_s": result["wall_s"], "x_realtime": xrt,
+            "cores": cores, "x_realtime_per_core": xrt / cores,
+            "peak_rss_gib": result["memory"]["peak_rss_bytes"] / GIB,
+            "peak_pss_gib": result["memory"]["peak_pss_bytes"] / GIB}
+
+
+def print_report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    header = f"{'run':<16}{'audio h':>9}{'wall s':>9}{'x RT':>9}{'cores':>7}{'x RT/core':>11}" \
+             f"{'peak RSS GiB':>14}{'peak PSS GiB':>14}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for name, r in rows.items():
+        print(f"{name:<16}{r['audio_hours']:>9.3f}{r['wall_s']:>9.1f}{r['x_realtime']:>9.1f}{r['cores']:>7}"
+              f"{r['x_realtime_per_core']:>11.1f}{r['peak_rss_gib']:>14.2f}{r['peak_pss_gib']:>14.2f}")
+    small, naive = rows["audiomill_small"], rows["naive_small"]
+    verdicts: dict[str, Any] = {}
+    ratio = small["x_realtime"] / naive["x_realtime"]
+    verdicts["ratio_audiomill_vs_naive"] = ratio
+    print(f"\naudiomill x RT / naive x RT (same corpus, same run): {ratio:.2f}  "
+          f"(target >= {TARGET_RATIO}): {_verdict(ratio >= TARGET_RATIO)}")
+    per_core = small["x_realtime_per_core"]
+    verdicts["audiomill_x_realtime_per_core"] = per_core
+    print(f"audiomill x RT per core: {per_core:.1f}  (target >= {TARGET_XRT_PER_CORE:.0f}): "
+          f"{_verdict(per_core >= TARGET_XRT_PER_CORE)}")
+    _print_job_detail(runs)
+    if "audiomill_big" in rows:
+        verdicts.update(_print_memory(small, rows["audiomill_big"]))
+    return verdicts
+
+
+def _print_job_detail(runs: dict[str, dict[str, Any]]) -> None:
+    for name, run in runs.items():
+        if "manifest" in run:
+            m = run["manifest"]
+            job = m["stages"]["job"]
+            print(f"\n{name}: process wall {run['wall_s']:.1f} s (incl. interpreter + Ray start/stop); "
+                  f"job wall_s {m['wall_s']:.1f} s ({job['x_realtime']} x RT); "
+                  f"parts {m['counts']['parts']}, segments {m['counts']['segments']}, "
+                  f"hours out {m['hours_out']:.3f}")
+            for stage, stats in m["stages"].items():
+                if stage != "job":
+                    print(f"  {stage:<10} worker_s {stats['worker_s']:>8.2f}   "
+                          f"x RT per worker {stats['x_realtime_per_worker']}")
+        else:
+            n = run["naive"]
+            print(f"\n{name}: process wall {run['wall_s']:.1f} s; files {n['files']}, "
+                  f"segments {n['segments']}, hours out {n['hours_out']:.3f}")
+            for stage, seconds in n["stage_seconds"].items():
+                print(f"  {stage:<10} seconds {seconds:>8.2f}")
+
+
+def _print_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
+    growth = big["peak_rss_gib"] / small["peak_rss_gib"]
+    growth_pss = big["peak_pss_gib"] / small["peak_pss_gib"]
+    print(f"\npeak RSS (sum over process tree): {small['audio_hours']:.2f} h {small['peak_rss_gib']:.2f} GiB, "
+          f"{big['audio_hours']:.2f} h {big['peak_rss_gib']:.2f} GiB, ratio {growth:.2f} "
+          f"(target: flat, <= {FLAT_RATIO_MAX}): {_verdict(growth <= FLAT_RATIO_MAX)}; "
+          f"under {TARGET_PEAK_GIB:.0f} GiB: {_verdict(big['peak_rss_gib'] < TARGET_PEAK_GIB)}")
+    print(f"peak PSS (shared pages counted once): {small['peak_pss_gib']:.2f} GiB vs "
+          f"{big['peak_pss_gib']:.2f} GiB, ratio {growth_pss:.2f}")
+    return {"peak_rss_ratio_big_vs_small": growth, "peak_pss_ratio_big_vs_small": growth_pss}
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hours", type=float, default=1.0, help="audio hours of the timing corpus")
+    parser.add_argument("--big-hours", type=float, default=5.0, help="audio hours of the memory corpus")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/audiomill-bench"),
+                        help="corpora, outputs, logs and results JSON go here")
+    parser.add_argument("--skip-big", action="store_true", help="skip the big-corpus memory run")
+    parser.add_argument("--cpus", type=int, default=2, help="CPUs for audiomill's local Ray")
+    parser.add_argument("--seed", type=int, default=0, help="corpus seed")
+    parser.add_argument("--set", dest="sets", action="append", default=[],
+                        help="extra audiomill --set override, e.g. ingest.part_size=4 (repeatable)")
+    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds allowed per subprocess")
+    parser.add_argument("--naive-worker", nargs=2, metavar=("CORPUS", "OUT_TAR"), help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.naive_worker:
+        print(json.dumps(naive_clean(Path(args.naive_worker[0]), Path(args.naive_worker[1]))))
+        return
+    work = args.workdir
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y%m%d-%H%M%S")
+    small_dir, small_s, reused = ensure_corpus(work / f"corpus-{args.hours:g}h-seed{args.seed}", args.hours, args.seed)
+    print(f"corpus {small_dir}: {small_s / 3600:.3f} h ({'reused' if reused else 'built'})", flush=True)
+    if not args.skip_big:
+        big_dir, big_s, reused = ensure_corpus(work / f"corpus-{args.big_hours:g}h-seed{args.seed}",
+                                               args.big_hours, args.seed)
+        print(f"corpus {big_dir}: {big_s / 3600:.3f} h ({'reused' if reused else 'built'})", flush=True)
+    runs: dict[str, dict[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    print("running audiomill clean on the small corpus ...", flush=True)
+    runs["audiomill_small"] = run_audiomill(small_dir, work / "out-small", args.cpus, args.sets, logs, args.timeout)
+    rows["audiomill_small"] = summarize(small_s, runs["audiomill_small"], args.cpus)
+    print("running the naive script on the small corpus ...", flush=True)
+    runs["naive_small"] = run_naive(small_dir, work / "naive-small.tar", logs, args.timeout)
+    rows["naive_small"] = summarize(small_s, runs["naive_small"], 1)
+    if not args.skip_big:
+        print("running audiomill clean on the big corpus ...", flush=True)
+        runs["audiomill_big"] = run_audiomill(big_dir, work / "out-big", args.cpus, args.sets, logs, args.timeout)
+        rows["audiomill_big"] = summarize(big_s, runs["audiomill_big"], args.cpus)
+    verdicts = print_report(rows, runs)
+    results = {"started": started, "host": {"machine": platform.machine(), "cpu_count": os.cpu_count(),
+                                           "python": platform.python_version()},
+               "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+               "rows": rows, "verdicts": verdicts, "runs": runs}
+    out = work / "results" / f"clean_cpu-{started}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nresults: {out}")
+
+
+if __name__ == "__main__":
+    main()
