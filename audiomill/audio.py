@@ -107,26 +107,28 @@ def _check_format(stream: av.audio.stream.AudioStream, limits: DecodeConfig) -> 
 
 def _decode_stream(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    limits: DecodeConfig) -> np.ndarray:
-    """Decode and resample to 16 kHz, then average the channels (float32 mono).
+    """Decode, average the channels in numpy, resample the mono signal to 16 kHz (float32).
 
-    Channels are averaged in numpy rather than by FFmpeg's downmix, whose default matrix adds
-    channels at -3 dB each and so makes identical stereo channels 3 dB louder (and clips them).
+    Channels are averaged here rather than by FFmpeg's downmix: its default matrix adds channels
+    at -3 dB each (identical stereo channels come out 3 dB louder and clip), and swresample
+    crashes the process on layouts it cannot name (e.g. an 8-channel WAV without a channel mask).
     Decoding stops past the duration limit.
     """
-    resampler = av.AudioResampler(format="fltp", layout=None, rate=SAMPLE_RATE)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     max_samples = int(limits.max_duration_s * SAMPLE_RATE)
     chunks: list[np.ndarray] = []
     total = 0
     try:
         for frame in container.decode(stream):
-            frame.pts = None  # let the resampler count samples; broken timestamps must not matter
-            for out in resampler.resample(frame):
-                chunks.append(_mono(out))
+            mono = av.AudioFrame.from_ndarray(_mono(frame)[None, :], format="flt", layout="mono")
+            mono.sample_rate = frame.sample_rate
+            for out in resampler.resample(mono):
+                chunks.append(out.to_ndarray().reshape(-1))
                 total += chunks[-1].size
             if total > max_samples:
                 raise DecodeRejected(RejectReason.TOO_LONG,
                                      f"longer than max {limits.max_duration_s:.0f} s")
-        chunks.extend(_mono(out) for out in resampler.resample(None))
+        chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
     except (av.FFmpegError, ValueError, MemoryError) as err:
         raise DecodeRejected(RejectReason.DECODE_ERROR,
                              f"failed after {total / SAMPLE_RATE:.2f} s: {_short(err)}") from err
@@ -138,9 +140,22 @@ def _decode_stream(container: av.container.InputContainer, stream: av.audio.stre
     return _trim_to_declared(samples, stream)
 
 
+_INT_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2.0**31, np.dtype(np.int64): 2.0**63}
+
+
 def _mono(frame: av.AudioFrame) -> np.ndarray:
-    planes = frame.to_ndarray()  # (channels, samples) for planar float
-    return planes[0] if planes.shape[0] == 1 else planes.mean(axis=0, dtype=np.float32)
+    """Float32 mean of a frame's channels at its own rate, whatever its sample format."""
+    channels = frame.layout.nb_channels
+    data = frame.to_ndarray()
+    if not frame.format.is_planar:
+        data = data.reshape(-1, channels).T
+    if data.dtype == np.uint8:
+        data = (data.astype(np.float32) - 128.0) / 128.0
+    elif data.dtype in _INT_SCALE:
+        data = (data / _INT_SCALE[data.dtype]).astype(np.float32)
+    else:
+        data = data.astype(np.float32, copy=False)
+    return data[0] if channels == 1 else data.mean(axis=0, dtype=np.float32)
 
 
 _TRIM_TOLERANCE_S = 0.05

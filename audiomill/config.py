@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from audiomill import __version__
+
 
 class ConfigError(ValueError):
     """Raised for any invalid configuration; the message names the field or file."""
@@ -81,6 +83,65 @@ class RunnerConfig(_Section):
     vad_actors: int | None = Field(None, ge=1, description="VAD actor pool size; null = num CPUs")
 
 
+class CrawlConfig(_Section):
+    """``audiomill crawl``: which URLs may be fetched, how politely, and what a download may be.
+
+    Not part of the clean fingerprint: how files were fetched does not change what clean makes
+    of them.
+    """
+
+    allowed_domains: list[str] = Field(
+        default_factory=list, description="hosts that may be fetched, subdomains included "
+                                          "(e.g. example.org); required unless allow_any_domain")
+    allow_any_domain: bool = Field(
+        False, description="fetch from any host; private/loopback IPs still need allowed_domains")
+    user_agent: str = Field(f"audiomill/{__version__} (+https://example.invalid/set-crawl-user-agent)",
+                            min_length=1, description="sent with every request; put your contact URL in")
+    respect_robots: bool = Field(True, description="obey robots.txt (fetched once per host and run)")
+    per_host_rate: float = Field(1.0, gt=0, description="requests per second to one host")
+    per_host_concurrency: int = Field(2, ge=1, description="requests in flight to one host")
+    concurrency: int = Field(16, ge=1, description="requests in flight over all hosts")
+    timeout_s: float = Field(30.0, gt=0, description="connect timeout and longest wait for any read")
+    max_fetch_s: float = Field(600.0, gt=0, description="longest one download may take")
+    retries: int = Field(3, ge=0, description="extra tries after a timeout, network error, 429 or 5xx")
+    backoff_s: float = Field(1.0, ge=0, description="wait before the first retry; doubles each retry")
+    backoff_max_s: float = Field(60.0, ge=0, description="longest wait between tries (also caps Retry-After)")
+    backoff_jitter: float = Field(0.5, ge=0, le=1, description="each wait is scaled by 1 + uniform(-j, j)")
+    seed: int | None = Field(None, description="seed of the jitter; set it for reproducible waits")
+    max_bytes: int = Field(2 * 1024**3, gt=0, description="longer bodies are cut off and rejected as too_large")
+    max_page_bytes: int = Field(5 * 1024**2, gt=0, description="longest listing page read")
+    allowed_content_types: list[str] = Field(
+        default_factory=lambda: ["audio/*", "application/ogg"],
+        description="accepted audio types; application/octet-stream also passes with an audio extension")
+    audio_extensions: list[str] = Field(
+        default_factory=lambda: [".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac",
+                                 ".webm", ".mp4", ".mkv", ".aiff", ".aif", ".au", ".wma"],
+        description="URL path endings that mark audio links on listing pages")
+    max_redirects: int = Field(5, ge=0, description="redirect hops followed, each re-checked")
+    follow_links: bool = Field(True, description="an HTML entry is a page whose audio links are fetched")
+    max_links_per_page: int = Field(1000, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        domains = data.get("allowed_domains")
+        if isinstance(domains, str):
+            domains = [domains]
+        if isinstance(domains, list):
+            for domain in domains:
+                if not isinstance(domain, str) or not domain.strip() or any(
+                        c in domain for c in "/@ ?#") or "://" in domain:
+                    raise ValueError(f"allowed_domains: {domain!r} is not a host name like example.org")
+            data["allowed_domains"] = [d.strip().lower().removeprefix("*.").strip(".") for d in domains]
+        for key in ("allowed_content_types", "audio_extensions"):
+            if isinstance(data.get(key), list):
+                data[key] = [str(v).strip().lower() for v in data[key]]
+        return data
+
+
 class CleanConfig(_Section):
     """A whole ``audiomill clean`` job."""
 
@@ -91,6 +152,7 @@ class CleanConfig(_Section):
     vad: VadConfig = VadConfig()
     shard: ShardConfig = ShardConfig()
     runner: RunnerConfig = RunnerConfig()
+    crawl: CrawlConfig = CrawlConfig()
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the output bytes; stored in part markers.
@@ -98,7 +160,7 @@ class CleanConfig(_Section):
         Runner settings and the input list itself are excluded: parts are identified by their
         own source lists, and how they run does not change what they produce.
         """
-        relevant = self.model_dump(exclude={"runner", "inputs", "output"})
+        relevant = self.model_dump(exclude={"runner", "inputs", "output", "crawl"})
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

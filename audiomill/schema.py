@@ -30,11 +30,19 @@ class RejectReason(str, enum.Enum):
     UNSAFE_PATH = "unsafe_path"
     BAD_MANIFEST_ROW = "bad_manifest_row"
     DUPLICATE_INPUT = "duplicate_input"
+    # crawl: a URL that was never fetched into raw storage
+    ROBOTS_DISALLOWED = "robots_disallowed"
+    NOT_ALLOWED_DOMAIN = "not_allowed_domain"
+    HTTP_ERROR = "http_error"
+    NETWORK_ERROR = "network_error"
+    TIMEOUT = "timeout"
+    BAD_CONTENT_TYPE = "bad_content_type"
 
 
 class Stage(str, enum.Enum):
     """Names of pipeline stages, as recorded in ``reject_stage`` and timings."""
 
+    CRAWL = "crawl"
     INGEST = "ingest"
     DECODE = "decode"
     VAD = "vad"

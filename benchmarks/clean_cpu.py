@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,49 +70,98 @@ def ensure_corpus(root: Path, hours: float, seed: int) -> tuple[Path, float, boo
 
 
 @dataclass
-class TreeMemory:
-    """Peaks over the samples of (sum of RSS, sum of PSS) of a process tree, in bytes."""
+class TreeSample:
+    """What one sweep over a process tree found: summed RSS and PSS (bytes), per-process RSS."""
 
-    peak_rss_bytes: int = 0
-    peak_pss_bytes: int = 0
-    max_processes: int = 0
-    samples: int = 0
+    rss_bytes: int
+    pss_bytes: int
+    by_process: dict[str, int]
 
-    def sample(self, root: psutil.Process) -> None:
+
+class TreeSampler:
+    """Samples a process tree: peak summed RSS and PSS, and CPU seconds its processes used.
+
+    CPU seconds are the last reading of each process (user + system), so a process that exits
+    between two samples loses at most 0.2 s of its time.
+    """
+
+    def __init__(self, root_pid: int) -> None:
+        self.root = psutil.Process(root_pid)
+        self.peak: TreeSample = TreeSample(0, 0, {})
+        self.peak_pss_bytes = 0
+        self.max_processes = 0
+        self.samples = 0
+        self._cpu_s: dict[tuple[int, float], float] = {}
+
+    def sample(self) -> None:
         try:
-            tree = [root, *root.children(recursive=True)]
+            tree = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:  # the root has exited
             return
-        rss = pss = 0
+        current = TreeSample(0, 0, {})
         for proc in tree:
             try:
-                info = proc.memory_full_info()
+                with proc.oneshot():
+                    info = proc.memory_full_info()
+                    cpu = proc.cpu_times()
+                    label = f"{proc.pid}:{_process_label(proc)}"
+                    self._cpu_s[(proc.pid, proc.create_time())] = cpu.user + cpu.system
             except psutil.Error:  # exited between listing and reading, or a zombie
                 continue
-            rss += info.rss
-            pss += getattr(info, "pss", info.rss)
-        self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
-        self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
+            current.rss_bytes += info.rss
+            current.pss_bytes += getattr(info, "pss", info.rss)
+            current.by_process[label] = info.rss
+        if current.rss_bytes > self.peak.rss_bytes:
+            self.peak = current
+        self.peak_pss_bytes = max(self.peak_pss_bytes, current.pss_bytes)
         self.max_processes = max(self.max_processes, len(tree))
         self.samples += 1
 
+    def report(self) -> dict[str, Any]:
+        top = sorted(self.peak.by_process.items(), key=lambda item: -item[1])[:8]
+        return {"peak_rss_bytes": self.peak.rss_bytes, "peak_pss_bytes": self.peak_pss_bytes,
+                "peak_rss_top_processes": {name: rss for name, rss in top},
+                "max_processes": self.max_processes, "samples": self.samples,
+                "tree_cpu_s": sum(self._cpu_s.values())}
+
+
+def _process_label(proc: psutil.Process) -> str:
+    """Short name of a process: Ray sets worker titles like ``ray::MapWorker(...)``."""
+    cmdline = proc.cmdline()
+    first = cmdline[0] if cmdline else proc.name()
+    if first.startswith("ray::"):
+        return first[:60]
+    if len(cmdline) > 1 and "python" in Path(first).name:
+        return " ".join(Path(part).name for part in cmdline[1:3])[:60]
+    return Path(first).name[:60]
+
+
+def _busy_cpu_s() -> float:
+    """System-wide busy CPU seconds since boot (all cores)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
 
 def run_measured(cmd: list[str], log_path: Path, timeout_s: float) -> dict[str, Any]:
-    """Run ``cmd``; return wall seconds (start to exit), exit code, stdout, tree memory peaks."""
-    memory = TreeMemory()
+    """Run ``cmd``; return wall seconds (start to exit), exit code, stdout, tree memory and CPU.
+
+    ``other_cpu_s`` is busy CPU time of the whole machine during the run that the measured tree
+    did not use (this script's sampler, other users' jobs): a large value means a noisy result.
+    """
     done = threading.Event()
     env = dict(os.environ, RAY_DEDUP_LOGS="0", PYTHONUNBUFFERED="1")
+    busy_before, load_before = _busy_cpu_s(), os.getloadavg()[0]
     started = time.perf_counter()
     with open(log_path, "w") as stderr:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        sampler = TreeSampler(proc.pid)
 
-        def sampler() -> None:
-            root = psutil.Process(proc.pid)
+        def sample_until_done() -> None:
             while not done.is_set():
-                memory.sample(root)
+                sampler.sample()
                 done.wait(SAMPLE_EVERY_S)
 
-        thread = threading.Thread(target=sampler, daemon=True)
+        thread = threading.Thread(target=sample_until_done, daemon=True)
         thread.start()
         try:
             stdout, _ = proc.communicate(timeout=timeout_s)
@@ -122,8 +171,11 @@ def run_measured(cmd: list[str], log_path: Path, timeout_s: float) -> dict[str, 
         wall_s = time.perf_counter() - started
         done.set()
         thread.join()
+    measured = sampler.report()
+    measured["other_cpu_s"] = _busy_cpu_s() - busy_before - measured["tree_cpu_s"]
+    measured["loadavg_1min_before"] = load_before
     return {"cmd": cmd, "returncode": proc.returncode, "wall_s": wall_s, "stdout": stdout,
-            "stderr_log": str(log_path), "memory": asdict(memory)}
+            "stderr_log": str(log_path), "measured": measured}
 
 
 def json_tail(stdout: str) -> dict[str, Any]:
@@ -239,17 +291,21 @@ def summarize(audio_s: float, result: dict[str, Any], cores: int) -> dict[str, A
     xrt = audio_s / result["wall_s"]
     return {"audio_hours": audio_s / 3600, "wall_s": result["wall_s"], "x_realtime": xrt,
             "cores": cores, "x_realtime_per_core": xrt / cores,
-            "peak_rss_gib": result["memory"]["peak_rss_bytes"] / GIB,
-            "peak_pss_gib": result["memory"]["peak_pss_bytes"] / GIB}
+            "peak_rss_gib": result["measured"]["peak_rss_bytes"] / GIB,
+            "peak_pss_gib": result["measured"]["peak_pss_bytes"] / GIB,
+            "tree_cpu_s": result["measured"]["tree_cpu_s"], "other_cpu_s": result["measured"]["other_cpu_s"]}
 
 
 def print_report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     header = f"{'run':<16}{'audio h':>9}{'wall s':>9}{'x RT':>9}{'cores':>7}{'x RT/core':>11}" \
-             f"{'peak RSS GiB':>14}{'peak PSS GiB':>14}"
+             f"{'peak RSS GiB':>14}{'peak PSS GiB':>14}{'CPU s':>8}{'other CPU s':>13}"
     print("\n" + header + "\n" + "-" * len(header))
     for name, r in rows.items():
         print(f"{name:<16}{r['audio_hours']:>9.3f}{r['wall_s']:>9.1f}{r['x_realtime']:>9.1f}{r['cores']:>7}"
-              f"{r['x_realtime_per_core']:>11.1f}{r['peak_rss_gib']:>14.2f}{r['peak_pss_gib']:>14.2f}")
+              f"{r['x_realtime_per_core']:>11.1f}{r['peak_rss_gib']:>14.2f}{r['peak_pss_gib']:>14.2f}"
+              f"{r['tree_cpu_s']:>8.1f}{r['other_cpu_s']:>13.1f}")
+    print("CPU s: user+system seconds of the measured process tree; other CPU s: the rest of the "
+          "machine's busy time during the run (this script's sampler, other jobs) - large means noisy")
     small, naive = rows["audiomill_small"], rows["naive_small"]
     verdicts: dict[str, Any] = {}
     ratio = small["x_realtime"] / naive["x_realtime"]
@@ -285,6 +341,8 @@ def _print_job_detail(runs: dict[str, dict[str, Any]]) -> None:
                   f"segments {n['segments']}, hours out {n['hours_out']:.3f}")
             for stage, seconds in n["stage_seconds"].items():
                 print(f"  {stage:<10} seconds {seconds:>8.2f}")
+        top = run["measured"]["peak_rss_top_processes"]
+        print("  RSS at the peak sample (MiB): " + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in top.items()))
 
 
 def _print_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:

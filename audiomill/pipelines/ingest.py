@@ -202,8 +202,12 @@ def _manifest_sources(uri: str) -> Iterator[dict[str, Any]]:
             row = _file_row(f"{uri}#row{number}", None, read_uri=uri)
             yield _rejected(row, RejectReason.BAD_MANIFEST_ROW, f"row {number} has no {'/'.join(PATH_COLUMNS)}")
             continue
+        metadata = {k: v for k, v in record.items()
+                    if k not in PATH_COLUMNS and k not in _REJECT_KEYS and v is not None}
+        if record.get(schema.REJECT_REASON):
+            yield _arrived_rejected(path, record, metadata)
+            continue
         target = path if storage.is_s3(path) or path.startswith("/") else storage.join(base, path)
-        metadata = {k: v for k, v in record.items() if k not in PATH_COLUMNS and v is not None}
         try:
             size = storage.size(target)
         except (FileNotFoundError, OSError) as err:
@@ -211,6 +215,27 @@ def _manifest_sources(uri: str) -> Iterator[dict[str, Any]]:
                             str(err)[:300])
             continue
         yield _file_row(target, size, metadata=metadata)
+
+
+_REJECT_KEYS = (schema.REJECT_STAGE, schema.REJECT_REASON, schema.REJECT_DETAIL)
+
+
+def _arrived_rejected(path: str, record: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    """A manifest row an earlier step (e.g. crawl) rejected keeps its stage, reason and detail.
+
+    ``path`` is kept as given (e.g. the redacted URL that was never fetched); nothing is read.
+    """
+    row = _file_row(path, None, metadata=metadata)
+    if row.get(schema.REJECT_REASON):
+        return row
+    try:
+        reason = RejectReason(record[schema.REJECT_REASON])
+        stage = schema.Stage(record.get(schema.REJECT_STAGE) or schema.Stage.INGEST.value)
+    except ValueError:
+        return _rejected(row, RejectReason.BAD_MANIFEST_ROW,
+                         f"unknown reject reason or stage: {record.get(schema.REJECT_REASON)!r}"[:300])
+    return {**row, schema.REJECT_STAGE: stage.value, schema.REJECT_REASON: reason.value,
+            schema.REJECT_DETAIL: str(record.get(schema.REJECT_DETAIL) or "")[:300]}
 
 
 def _manifest_records(uri: str) -> Iterator[dict[str, Any]]:
