@@ -142,6 +142,52 @@ class CrawlConfig(_Section):
         return data
 
 
+class AsrConfig(_Section):
+    """ASR + language ID with faster-whisper on the segments VAD produced (off by default).
+
+    ``model`` is a local CTranslate2 Whisper directory or a registry reference (``name@3``,
+    ``name@production``, ``name@latest``; see ``models.registry``).
+    """
+
+    enabled: bool = False
+    model: str = Field("", description="CTranslate2 Whisper dir, or registry ref name@version|stage")
+    device: Literal["cpu", "cuda"] = "cpu"
+    compute_type: str | None = Field(None, description="CTranslate2 compute type; null = int8 on "
+                                                       "cpu, float16 on cuda")
+    beam_size: int = Field(5, ge=1, le=16)
+    batch_size: int | None = Field(None, ge=1, le=512, description="segments per model call "
+                                   "(sorted by duration); null = 8 on cpu, 32 on cuda")
+    languages: list[str] | None = Field(None, description="allowed language codes, e.g. [en, de]; "
+                                                          "null allows any")
+    on_other_language: Literal["reject", "tag"] = Field(
+        "reject", description="segments in other languages: reject (reason `language`) or keep")
+    word_timestamps: bool = Field(False, description="add asr_words (word, start_s, end_s, prob)")
+    max_new_tokens: int | None = Field(None, ge=1, le=440, description="tokens decoded per 30 s "
+                                                                      "window; null = model limit")
+    num_gpus: float = Field(1.0, gt=0, le=8, description="GPUs per ASR actor on cuda; fractions "
+                                                         "share a GPU between actors")
+    cpu_threads: int = Field(1, ge=1, le=256, description="CTranslate2 threads per ASR worker")
+
+    @model_validator(mode="after")
+    def _check_model(self) -> "AsrConfig":
+        if self.enabled and not self.model.strip():
+            raise ValueError("model is required when asr.enabled (a CTranslate2 Whisper dir or "
+                             "a registry ref such as whisper-small@production)")
+        return self
+
+
+ASR_RESOURCE_FIELDS = frozenset({"num_gpus", "cpu_threads"})
+"""AsrConfig fields that change where ASR runs, not what it writes (left out of fingerprints)."""
+
+
+class ModelsConfig(_Section):
+    """Where versioned models live (``audiomill models``) and where remote ones are cached."""
+
+    registry: str = Field("", description="registry root (dir or s3://); empty = the "
+                                          "AUDIOMILL_MODEL_REGISTRY environment variable")
+    cache_dir: str = Field("~/.cache/audiomill/models", description="local copies of s3 models")
+
+
 class CleanConfig(_Section):
     """A whole ``audiomill clean`` job."""
 
@@ -153,6 +199,8 @@ class CleanConfig(_Section):
     shard: ShardConfig = ShardConfig()
     runner: RunnerConfig = RunnerConfig()
     crawl: CrawlConfig = CrawlConfig()
+    asr: AsrConfig = AsrConfig()
+    models: ModelsConfig = ModelsConfig()
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the output bytes; stored in part markers.
@@ -160,7 +208,11 @@ class CleanConfig(_Section):
         Runner settings and the input list itself are excluded: parts are identified by their
         own source lists, and how they run does not change what they produce.
         """
-        relevant = self.model_dump(exclude={"runner", "inputs", "output", "crawl"})
+        relevant = self.model_dump(exclude={"runner", "inputs", "output", "crawl", "models"})
+        # ASR settings matter only when it runs; registry refs are pinned to versions first
+        asr = relevant.pop("asr")
+        if self.asr.enabled:
+            relevant["asr"] = {k: v for k, v in asr.items() if k not in ASR_RESOURCE_FIELDS}
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

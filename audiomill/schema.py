@@ -30,6 +30,8 @@ class RejectReason(str, enum.Enum):
     UNSAFE_PATH = "unsafe_path"
     BAD_MANIFEST_ROW = "bad_manifest_row"
     DUPLICATE_INPUT = "duplicate_input"
+    POLICY = "policy"  # a segment failed one or more filter-policy rules (detail names each)
+    LANGUAGE = "language"  # ASR language ID outside the job's allow-list
     # crawl: a URL that was never fetched into raw storage
     ROBOTS_DISALLOWED = "robots_disallowed"
     NOT_ALLOWED_DOMAIN = "not_allowed_domain"
@@ -47,6 +49,9 @@ class Stage(str, enum.Enum):
     DECODE = "decode"
     VAD = "vad"
     SEGMENT = "segment"
+    ASR = "asr"
+    QUALITY = "quality"
+    POLICY = "policy"
     WRITE = "write"
 
 
@@ -77,6 +82,20 @@ VAD_SPEECH_RATIO = "vad_speech_ratio"  # speech seconds / source seconds
 VAD_SEGMENT_SPEECH_RATIOS = "vad_segment_speech_ratios"  # per source: list, one per span
 VAD_SEGMENT_SPEECH_RATIO = "vad_segment_speech_ratio"  # per segment: frames above threshold
 
+# -- quality metrics per segment (curation/quality.py); policies may name any numeric column ------
+Q_SNR_DB = "q_snr_db"  # signal power over noise power (low frame-power percentile), dB
+Q_CLIPPING_RATIO = "q_clipping_ratio"  # fraction of samples at full scale or on a peak plateau
+Q_LOUDNESS_LUFS = "q_loudness_lufs"  # ITU-R BS.1770-4 gated integrated loudness
+Q_DC_OFFSET_FS = "q_dc_offset_fs"  # mean sample value, fraction of full scale (signed)
+Q_BANDWIDTH_HZ = "q_bandwidth_hz"  # highest frequency within 50 dB of the spectrum's peak
+Q_SILENCE_RATIO = "q_silence_ratio"  # fraction of 32 ms frames below -60 dBFS
+Q_MUSIC_SCORE = "q_music_score"  # share of energy in spectral peaks held >= 0.2 s (0..1)
+Q_MOS = "q_mos"  # non-intrusive MOS (1..5); only when a MosEstimator is configured
+QUALITY_COLUMNS = (Q_SNR_DB, Q_CLIPPING_RATIO, Q_LOUDNESS_LUFS, Q_DC_OFFSET_FS, Q_BANDWIDTH_HZ,
+                   Q_SILENCE_RATIO, Q_MUSIC_SCORE)
+"""Computed for every segment; duration (``audio_duration_s``) and speech ratio
+(``vad_segment_speech_ratio``) are existing columns that policies use as metrics too."""
+
 # -- segment columns -----------------------------------------------------------------------------
 KEY = "key"
 START_S = "start_s"
@@ -100,6 +119,18 @@ def timing_column(stage: str) -> str:
 def is_timing_column(name: str) -> bool:
     return name.startswith(TIMING_PREFIX) and name.endswith(TIMING_SUFFIX)
 
+
+# -- ASR + language ID outputs (per segment; numeric ones are policy-ready) ----------------------
+ASR_TEXT = "asr_text"
+ASR_LANGUAGE = "asr_language"  # ISO 639-1 code from language ID on the source's first 30 s of speech
+ASR_LANGUAGE_PROB = "asr_language_prob"  # 0..1; null for English-only models (no LID possible)
+ASR_AVG_LOGPROB = "asr_avg_logprob"  # mean token log-probability (natural log, <= 0)
+ASR_NO_SPEECH_PROB = "asr_no_speech_prob"  # 0..1, Whisper's <|nospeech|> probability
+ASR_COMPRESSION_RATIO = "asr_compression_ratio"  # text bytes / zlib bytes; > 2.4 means repetition
+ASR_CHARS_PER_S = "asr_chars_per_s"  # characters of text per second of segment audio
+ASR_NONSPEECH_TEXT_PROB = "asr_nonspeech_text_prob"  # no-speech prob if text was written, else 0
+ASR_WORDS = "asr_words"  # list<struct<word, start_s, end_s, prob>>, times from segment start
+ASR_MODEL = "asr_model"  # "name@version" from the registry, or "dirname@sha256:<12 hex>"
 
 # -- index columns added by the writer -----------------------------------------------------------
 SHARD = "shard"

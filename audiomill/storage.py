@@ -330,8 +330,9 @@ def _make_client() -> Any:
     endpoint = os.environ.get("AUDIOMILL_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
     # total_max_attempts counts the first try, like AWS_MAX_ATTEMPTS; botocore's "max_attempts"
     # key would count retries only (8 -> 9 tries).
+    read_timeout = float(os.environ.get("AUDIOMILL_S3_READ_TIMEOUT_S", "60"))
     config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
-                    connect_timeout=10, read_timeout=60, max_pool_connections=32)
+                    connect_timeout=10, read_timeout=read_timeout, max_pool_connections=32)
     return boto3.session.Session().client("s3", endpoint_url=endpoint or None, config=config)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -78,7 +80,11 @@ def clean(
         raise _usage_error(str(err)) from err
     _quiet_ray_logs()
     try:
-        if as_json or not console.is_terminal:
+        if as_json:
+            with _stdout_to_stderr():  # Ray and libraries print; stdout carries only the JSON
+                manifest = run_clean(cfg)
+                _shutdown_ray()
+        elif not console.is_terminal:
             manifest = run_clean(cfg)
         else:
             with RichJobProgress(console) as progress:
@@ -165,6 +171,27 @@ def _print_summary(summary: dict[str, Any]) -> None:
         for row in summary["rejects"][:10]:
             rejects.add_row(row["stage"], row["reason"], str(row["count"]))
         console.print(rejects)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send file descriptor 1 to stderr (Ray workers and the raylet write straight to it)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _shutdown_ray() -> None:
+    """Stop an in-process Ray so its background threads print nothing after the result."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
 
 
 def _quiet_ray_logs() -> None:

@@ -1,0 +1,1 @@
+"""Curation: per-segment quality metrics, filter policies and deduplication."""

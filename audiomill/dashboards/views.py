@@ -1,0 +1,284 @@
+"""Dashboard pages: Overview, Quality, Rejects, Shards, Rounds, Compare (Listen is in ``listen``).
+
+Pages only lay out what ``queries`` computes; every query goes through ``query``, which caches the
+result per (dataset root, manifest hash, arguments), so reopening a page or changing an unrelated
+widget does not rescan parquet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from audiomill import schema
+from audiomill.dashboards import data, queries
+from audiomill.dashboards.data import Dataset, Rule
+
+DATASET_TTL_S = 60  # how often the manifest is re-read, to notice a rewritten dataset
+KEPT_COLOR, REJECTED_COLOR, RULE_COLOR = "#4c78a8", "#e45756", "#222222"
+MAX_STYLED_ROWS = 5000
+
+
+@dataclass
+class Context:
+    """What every page gets: the dataset and any datasets passed with ``--compare``."""
+
+    ds: Dataset
+    others: list[Dataset] = field(default_factory=list)
+
+
+@st.cache_resource(ttl=DATASET_TTL_S, show_spinner=False)
+def open_cached(root: str) -> Dataset:
+    return data.open_dataset(root)
+
+
+@st.cache_data(show_spinner="Scanning parquet...", max_entries=512)
+def _cached_query(name: str, root: str, token: str, args: tuple) -> Any:
+    return getattr(queries, name)(open_cached(root), *args)
+
+
+def query(ds: Dataset, name: str, *args: Any) -> Any:
+    """``queries.<name>(ds, *args)``, cached on the dataset's manifest hash."""
+    return _cached_query(name, ds.root, ds.token, args)
+
+
+def mark_run_done() -> None:
+    """An invisible marker whose counter grows each finished run (browser tests wait on it)."""
+    runs = st.session_state.get("_am_runs", 0) + 1
+    st.session_state["_am_runs"] = runs
+    st.html(f'<span class="am-run-done" data-run="{runs}"></span>')
+
+
+def fmt_hours(hours: float | None) -> str:
+    if hours is None:
+        return "n/a"
+    return f"{hours:,.1f}" if hours >= 1000 else f"{hours:,.3f}"
+
+
+def fmt_count(count: int | None) -> str:
+    return "n/a" if count is None else f"{count:,}"
+
+
+def fmt_ratio(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.1%}"
+
+
+# -- Overview --------------------------------------------------------------------------------------
+
+def overview_page(ctx: Context) -> None:
+    ds = ctx.ds
+    st.title("Overview")
+    numbers = query(ds, "overview")
+    show_headline(numbers)
+    if numbers["manifest_segments"] is not None and numbers["manifest_segments"] != numbers["segments"]:
+        st.warning(f"manifest counts {numbers['manifest_segments']:,} segments, index holds {numbers['segments']:,}")
+    if numbers["accounting_ok"] is False:
+        st.error("accounting broken: inputs != kept + rejected sources (see manifest.json)")
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Per-stage throughput")
+        stages = query(ds, "stage_throughput")
+        st.dataframe(stages, hide_index=True, column_config={
+            "worker_s": st.column_config.NumberColumn("worker s", format="%.3f"),
+            "x_realtime": st.column_config.NumberColumn("x realtime (per worker)", format="%.1f")})
+        per_stage = stages.filter(pl.col("stage") != "job").drop_nulls("x_realtime")
+        if per_stage.height:
+            st.altair_chart(alt.Chart(per_stage).mark_bar().encode(
+                x=alt.X("x_realtime:Q", title="x realtime per worker"), y=alt.Y("stage:N", sort=None),
+                tooltip=["stage", "worker_s", "x_realtime"]).properties(height=40 + 28 * per_stage.height))
+        dedup = query(ds, "dedup_summary")
+        if dedup is not None:
+            st.subheader("Deduplication (dedup.parquet)")
+            st.dataframe(dedup, hide_index=True)
+    with right:
+        st.subheader("Job")
+        manifest = ds.manifest
+        created = manifest.get("created_unix")
+        st.markdown(f"format `{manifest.get('format', '?')}` · audiomill {manifest.get('audiomill_version', '?')}"
+                    + (f" · created {dt.datetime.fromtimestamp(created, dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+                       if isinstance(created, (int, float)) else "")
+                    + (f" · wall {manifest['wall_s']:.1f} s" if isinstance(manifest.get("wall_s"), (int, float)) else ""))
+        with st.expander("Job config", expanded=True):
+            st.json(data.redact_tree(manifest.get("config", {})), expanded=2)
+        with st.expander("Versions"):
+            st.json(manifest.get("versions", {}))
+
+
+def show_headline(numbers: dict[str, Any]) -> None:
+    cols = st.columns(4)
+    cols[0].metric("hours in", fmt_hours(numbers["hours_in"]))
+    cols[1].metric("hours out", fmt_hours(numbers["hours_out"]))
+    cols[2].metric("kept (hours)", fmt_ratio(numbers["kept_hours_ratio"]))
+    cols[3].metric("kept (sources)", fmt_ratio(numbers["kept_sources_ratio"]))
+    cols = st.columns(5)
+    cols[0].metric("inputs", fmt_count(numbers["inputs"]))
+    cols[1].metric("kept sources", fmt_count(numbers["kept_sources"]))
+    cols[2].metric("rejected sources", fmt_count(numbers["rejected_sources"]))
+    cols[3].metric("segments", fmt_count(numbers["segments"]))
+    cols[4].metric("shards", fmt_count(numbers["shards"]))
+
+
+# -- Quality ---------------------------------------------------------------------------------------
+
+def quality_page(ctx: Context) -> None:
+    ds = ctx.ds
+    st.title("Quality")
+    metrics = data.metric_columns(ds.index_schema())
+    if not metrics:
+        st.info("The index has no numeric metric columns yet.")
+        return
+    rules = ds.policy()
+    st.subheader("Metric summary")
+    st.dataframe(query(ds, "metric_summary"), hide_index=True)
+    if rules:
+        st.subheader("Policy")
+        st.caption("Kept hours, kept rows that would fail each rule now, and rejected rows/hours per rule.")
+        st.dataframe(query(ds, "rule_hours", tuple(rules)), hide_index=True)
+    else:
+        st.info("No filter policy recorded in manifest.json: histograms show no thresholds.")
+    measure = st.radio("bar height", ["count", "hours"], horizontal=True, key="quality_measure")
+    frames = query(ds, "histograms", metrics)
+    columns = st.columns(2)
+    for number, metric in enumerate(m for m in metrics if m in frames):
+        with columns[number % 2]:
+            st.altair_chart(histogram_chart(frames[metric], metric, [r for r in rules if r.metric == metric],
+                                            measure))
+
+
+def histogram_chart(frame: pl.DataFrame, metric: str, rules: list[Rule], measure: str) -> alt.LayerChart:
+    """Stacked kept/rejected bars with each rule's min/max drawn as a dashed line."""
+    bars = alt.Chart(frame).mark_bar().encode(
+        x=alt.X("bin_start:Q", bin="binned", title=metric), x2="bin_end:Q",
+        y=alt.Y(f"{measure}:Q", stack=True, title=measure),
+        color=alt.Color("status:N", scale=alt.Scale(domain=["kept", "rejected"],
+                                                    range=[KEPT_COLOR, REJECTED_COLOR])),
+        tooltip=["bin_start", "bin_end", "status", "count", "hours"])
+    lines = [{"threshold": f"{r.name} {side}", "value": value}
+             for r in rules for side, value in (("min", r.min), ("max", r.max)) if value is not None]
+    if not lines:
+        return alt.layer(bars).properties(title=metric, height=220)
+    rule_layer = alt.Chart(pl.DataFrame(lines)).mark_rule(color=RULE_COLOR, strokeDash=[6, 3], size=2).encode(
+        x="value:Q", tooltip=["threshold", "value"])
+    return alt.layer(bars, rule_layer).properties(title=metric, height=220)
+
+
+# -- Rejects ---------------------------------------------------------------------------------------
+
+def rejects_page(ctx: Context) -> None:
+    ds = ctx.ds
+    st.title("Rejects")
+    table = query(ds, "rejects_by_reason")
+    if table.height == 0:
+        st.success("Nothing was rejected.")
+        return
+    cols = st.columns(3)
+    cols[0].metric("rejected rows", fmt_count(int(table["rows"].sum())))
+    cols[1].metric("rejected sources", fmt_count(ds.manifest.get("counts", {}).get("rejected_sources")))
+    cols[2].metric("rejected hours", fmt_hours(float(table["hours"].sum() or 0)))
+    left, right = st.columns([3, 2])
+    with left:
+        st.dataframe(table, hide_index=True, column_config={"hours": st.column_config.NumberColumn(format="%.4f")})
+    with right:
+        measure = st.radio("bars", ["rows", "hours"], horizontal=True, key="rejects_measure")
+        st.altair_chart(alt.Chart(table).mark_bar().encode(
+            x=alt.X(f"{measure}:Q"), y=alt.Y(f"{schema.REJECT_REASON}:N", sort="-x"),
+            color=alt.Color(f"{schema.REJECT_STAGE}:N"), tooltip=table.columns))
+    st.subheader("Examples")
+    stages = ["(any)"] + sorted(table[schema.REJECT_STAGE].drop_nulls().unique().to_list())
+    stage = st.selectbox("stage", stages, key="rejects_stage")
+    reasons = table if stage == "(any)" else table.filter(pl.col(schema.REJECT_STAGE) == stage)
+    reason = st.selectbox("reason", ["(any)"] + reasons[schema.REJECT_REASON].drop_nulls().to_list(),
+                          key="rejects_reason")
+    examples = query(ds, "reject_examples", None if stage == "(any)" else stage,
+                     None if reason == "(any)" else reason, 100)
+    st.dataframe(examples, hide_index=True)
+
+
+# -- Shards ----------------------------------------------------------------------------------------
+
+def shards_page(ctx: Context) -> None:
+    ds = ctx.ds
+    st.title("Shards")
+    table = query(ds, "shard_table")
+    outliers = table.filter(pl.col("outliers") != "")
+    cols = st.columns(3)
+    cols[0].metric("shards", fmt_count(table.height))
+    cols[1].metric("samples", fmt_count(int(table["samples"].sum())))
+    cols[2].metric("outlier shards", fmt_count(outliers.height))
+    st.caption(f"A mean is an outlier when it is more than {queries.OUTLIER_Z} robust z-scores "
+               "(median / MAD) from the median over shards; outlier cells are highlighted.")
+    if outliers.height and st.checkbox("only outlier shards", key="shards_only_outliers"):
+        table = outliers
+    st.dataframe(_styled_outliers(table) if table.height <= MAX_STYLED_ROWS else table, hide_index=True,
+                 column_config={"hours": st.column_config.NumberColumn(format="%.4f"),
+                                "bytes": st.column_config.NumberColumn(format="%d")})
+
+
+def _styled_outliers(table: pl.DataFrame) -> Any:
+    frame = table.to_pandas()
+
+    def highlight(row: Any) -> list[str]:
+        flagged = {name.strip() for name in str(row["outliers"]).split(",") if name.strip()}
+        return ["background-color: #ffd6d6" if col in flagged or (col == "outliers" and flagged) else ""
+                for col in row.index]
+
+    return frame.style.apply(highlight, axis=1)
+
+
+# -- Rounds ----------------------------------------------------------------------------------------
+
+def rounds_page(ctx: Context) -> None:
+    ds = ctx.ds
+    st.title("Rounds")
+    table = query(ds, "label_rounds")
+    if table.is_empty():
+        st.info(f"No `{data.LABELS_DIR}/round-*/` labels in this dataset yet. Label agreement and acceptance "
+                "per self-labeling round appear here once a round writes its labels.")
+        return
+    st.dataframe(table, hide_index=True)
+    scores = [c for c in table.columns if c.startswith(("mean_", "rate_")) and ("agree" in c or "accept" in c)]
+    if scores:
+        long = table.unpivot(index="round", on=scores, variable_name="score", value_name="value")
+        st.altair_chart(alt.Chart(long).mark_line(point=True).encode(
+            x="round:N", y="value:Q", color="score:N", tooltip=["round", "score", "value"]))
+
+
+# -- Compare ---------------------------------------------------------------------------------------
+
+def compare_page(ctx: Context) -> None:
+    st.title("Compare")
+    if not ctx.others:
+        st.info("Start the dashboard with another dataset to compare, e.g. "
+                "`audiomill dashboard ./batch-02 --compare ./batch-01`.")
+        return
+    labels = {f"B: {o.label}": o for o in ctx.others}
+    other = labels[st.selectbox("compare with", list(labels), key="compare_with")]
+    pair = {f"A: {ctx.ds.label}": ctx.ds, f"B: {other.label}": other}
+    columns = st.columns(2)
+    for column, (name, ds) in zip(columns, pair.items()):
+        with column:
+            st.subheader(name)
+            show_headline(query(ds, "overview"))
+    st.subheader("Metrics (median, p5-p95)")
+    st.dataframe(_side_by_side({n: query(d, "metric_summary") for n, d in pair.items()}), hide_index=True)
+    st.subheader("Rejects by reason (rows)")
+    reasons = [query(d, "rejects_by_reason").group_by(schema.REJECT_REASON).agg(pl.col("rows").sum().alias(n))
+               for n, d in pair.items()]
+    st.dataframe(reasons[0].join(reasons[1], on=schema.REJECT_REASON, how="full", coalesce=True)
+                 .fill_null(0).sort(schema.REJECT_REASON), hide_index=True)
+
+
+def _side_by_side(summaries: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    merged: pl.DataFrame | None = None
+    for name, summary in summaries.items():
+        if summary.is_empty():
+            continue
+        part = summary.select("metric", pl.col("median").alias(f"{name} median"),
+                              pl.format("{} - {}", pl.col("p5").round(4), pl.col("p95").round(4)).alias(f"{name} p5-p95"))
+        merged = part if merged is None else merged.join(part, on="metric", how="full", coalesce=True)
+    return merged if merged is not None else pl.DataFrame()

@@ -1,0 +1,86 @@
+"""``audiomill crawl`` as a function: fetch a URL list into raw storage, write the crawl manifest,
+then run the normal clean job on it.
+
+The crawl manifest (``OUT/_crawl/manifest.jsonl``) lists fetched files with their URL, license and
+source, and failed URLs as rows already rejected at stage ``crawl``; ingest keeps those, so they
+reach ``rejects.parquet`` and the dataset's accounting like any other rejected source.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from typing import Any
+
+from audiomill import storage
+from audiomill.config import CleanConfig, ConfigError
+from audiomill.crawl.crawler import CrawlProgress, Crawler
+from audiomill.crawl.urls import read_entries
+from audiomill.orchestration.clean_job import JobProgress, run_clean
+
+logger = logging.getLogger(__name__)
+
+CRAWL_DIR = "_crawl"
+MANIFEST_NAME = "manifest.jsonl"
+REPORT_NAME = "report.json"
+RAW_DIR = "_raw"
+
+
+def check_crawl_config(cfg: CleanConfig, urls_file: str) -> None:
+    """Fail before any request when the crawl cannot start."""
+    if not cfg.output:
+        raise ConfigError("output is required (--out)")
+    if not cfg.crawl.allowed_domains and not cfg.crawl.allow_any_domain:
+        raise ConfigError("crawl.allowed_domains is empty: list the hosts to fetch from "
+                          "(--set 'crawl.allowed_domains=[example.org]') or pass --allow-any-domain")
+    if not storage.exists(urls_file):
+        raise FileNotFoundError(f"URL list does not exist: {storage.redact(urls_file)}")
+
+
+def default_raw_root(output: str) -> str:
+    return storage.join(output, RAW_DIR)
+
+
+def run_crawl(cfg: CleanConfig, urls_file: str, raw_root: str | None = None, fetch_only: bool = False,
+              crawl_progress: CrawlProgress | None = None, clean_progress: JobProgress | None = None
+              ) -> dict[str, Any]:
+    """Crawl, write manifest and report, then clean (unless ``fetch_only``).
+
+    Returns ``{"crawl": report, "dataset": clean manifest or None}``.
+    """
+    check_crawl_config(cfg, urls_file)
+    raw_root = _absolute(raw_root or default_raw_root(cfg.output))
+    output = _absolute(cfg.output)
+    entries = read_entries(urls_file)
+    crawler = Crawler(cfg.crawl, raw_root, crawl_progress)
+    rows = crawler.run(entries)
+    manifest_uri = storage.join(output, CRAWL_DIR, MANIFEST_NAME)
+    manifest_text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+    storage.write_text(manifest_uri, manifest_text)
+    report = {"urls_file": storage.redact(urls_file), "raw": storage.redact(raw_root),
+              "manifest": storage.redact(manifest_uri), "entries": len(entries), "rows": len(rows),
+              **crawler.stats.as_dict()}
+    storage.write_text(storage.join(output, CRAWL_DIR, REPORT_NAME), json.dumps(report, indent=2))
+    logger.info("crawl: %d rows, %d fetched, %d cached, %d failed", len(rows), crawler.stats.fetched,
+                crawler.stats.cached, crawler.stats.failed)
+    if fetch_only:
+        return {"crawl": report, "dataset": None}
+    if storage.local_path(manifest_uri) is not None:
+        dataset = run_clean(cfg.model_copy(update={"inputs": [manifest_uri], "output": output}),
+                            clean_progress)
+    else:  # ingest reads manifests given as local files; keep a local copy for the clean job
+        with tempfile.TemporaryDirectory(prefix="audiomill-crawl-") as tmp:
+            local = os.path.join(tmp, MANIFEST_NAME)
+            with open(local, "w", encoding="utf-8") as handle:
+                handle.write(manifest_text)
+            dataset = run_clean(cfg.model_copy(update={"inputs": [local], "output": output}),
+                                clean_progress)
+    return {"crawl": report, "dataset": dataset}
+
+
+def _absolute(uri: str) -> str:
+    """Local paths made absolute so manifest rows name files wherever the clean job runs."""
+    path = storage.local_path(uri)
+    return uri if path is None else os.path.abspath(path)
