@@ -176,14 +176,14 @@ SEGMENT_FIELDS = [
 INDEX_SCHEMA = pa.schema(
     [pa.field(KEY, pa.string(), nullable=False), pa.field(SHARD, pa.string(), nullable=False),
      pa.field(TAR_OFFSET, pa.int64()), pa.field(FLAC_BYTES, pa.int64())]
-    + [f for f in SOURCE_FIELDS if f.name not in (PART_SOURCES, PART_FINGERPRINT)]
+    + [f for f in SOURCE_FIELDS if f.name not in (PART_SOURCES, PART_FINGERPRINT, READ_URI)]
     + ORIG_FIELDS
     + [f for f in SEGMENT_FIELDS if f.name != KEY]
 )
 """One row per kept segment. Later stages append metric columns; readers select by name."""
 
 REJECT_SCHEMA = pa.schema(
-    [f for f in SOURCE_FIELDS if f.name not in (PART_SOURCES, PART_FINGERPRINT)]
+    [f for f in SOURCE_FIELDS if f.name not in (PART_SOURCES, PART_FINGERPRINT, READ_URI)]
     + ORIG_FIELDS
     + [pa.field(KEY, pa.string())]
     + REJECT_FIELDS

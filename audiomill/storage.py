@@ -46,6 +46,44 @@ def redact(uri: str) -> str:
     return _QUERY.sub(r"\1", _USERINFO.sub(r"\1", uri))
 
 
+def redact_error(err: BaseException, *uris: str) -> str:
+    """``Type: message`` of an error, safe to record: the secret parts of ``uris`` (userinfo,
+    query, fragment) are masked wherever the message quotes them, then URLs are redacted."""
+    return mask_secrets(f"{type(err).__name__}: {err}", *uris)
+
+
+def mask_secrets(text: str, *uris: str) -> str:
+    """``text`` with the secret parts of ``uris`` masked and every URL in it redacted."""
+    for uri in uris:
+        for secret in _secret_parts(uri):
+            text = text.replace(secret, "***")
+    return redact(text)
+
+
+def _secret_parts(uri: str) -> list[str]:
+    parts = []
+    scheme_end = uri.find("://")
+    if scheme_end >= 0:
+        rest = uri[scheme_end + 3:]
+        authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        if "@" in authority:
+            parts.append(authority.rsplit("@", 1)[0])
+    for mark in ("?", "#"):
+        if mark in uri:
+            parts.append(uri.split(mark, 1)[1])
+    return [p for p in parts if len(p) >= 3]
+
+
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
+"""Errors a storage call raises for a bad or unreachable URI (botocore's are added when present)."""
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    STORAGE_ERRORS = (OSError, ValueError, BotoCoreError, ClientError)
+except ImportError:  # pragma: no cover - boto3 is a required dependency
+    pass
+
+
 def is_s3(uri: str) -> bool:
     return uri[:5].lower() == "s3://"
 

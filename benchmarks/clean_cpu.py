@@ -293,19 +293,22 @@ def summarize(audio_s: float, result: dict[str, Any], cores: int) -> dict[str, A
             "cores": cores, "x_realtime_per_core": xrt / cores,
             "peak_rss_gib": result["measured"]["peak_rss_bytes"] / GIB,
             "peak_pss_gib": result["measured"]["peak_pss_bytes"] / GIB,
-            "tree_cpu_s": result["measured"]["tree_cpu_s"], "other_cpu_s": result["measured"]["other_cpu_s"]}
+            "tree_cpu_s": result["measured"]["tree_cpu_s"],
+            "x_realtime_per_cpu_s": audio_s / max(result["measured"]["tree_cpu_s"], 1e-9),
+            "other_cpu_s": result["measured"]["other_cpu_s"]}
 
 
 def print_report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     header = f"{'run':<16}{'audio h':>9}{'wall s':>9}{'x RT':>9}{'cores':>7}{'x RT/core':>11}" \
-             f"{'peak RSS GiB':>14}{'peak PSS GiB':>14}{'CPU s':>8}{'other CPU s':>13}"
+             f"{'peak RSS GiB':>14}{'peak PSS GiB':>14}{'CPU s':>8}{'xRT/CPU-s':>11}{'other CPU s':>13}"
     print("\n" + header + "\n" + "-" * len(header))
     for name, r in rows.items():
         print(f"{name:<16}{r['audio_hours']:>9.3f}{r['wall_s']:>9.1f}{r['x_realtime']:>9.1f}{r['cores']:>7}"
               f"{r['x_realtime_per_core']:>11.1f}{r['peak_rss_gib']:>14.2f}{r['peak_pss_gib']:>14.2f}"
-              f"{r['tree_cpu_s']:>8.1f}{r['other_cpu_s']:>13.1f}")
-    print("CPU s: user+system seconds of the measured process tree; other CPU s: the rest of the "
-          "machine's busy time during the run (this script's sampler, other jobs) - large means noisy")
+              f"{r['tree_cpu_s']:>8.1f}{r['x_realtime_per_cpu_s']:>11.1f}{r['other_cpu_s']:>13.1f}")
+    print("CPU s: user+system seconds of the measured process tree; xRT/CPU-s: audio seconds per CPU "
+          "second (less sensitive to a busy machine than wall time); other CPU s: the rest of the machine's "
+          "busy time during the run (this script's sampler, other jobs) - large means noisy")
     small, naive = rows["audiomill_small"], rows["naive_small"]
     verdicts: dict[str, Any] = {}
     ratio = small["x_realtime"] / naive["x_realtime"]

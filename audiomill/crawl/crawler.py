@@ -101,30 +101,30 @@ class Crawler:
 
     def run(self, entries: list[urls.CrawlEntry]) -> list[dict[str, Any]]:
         placed: dict[Position, urls.CrawlEntry] = {(i,): e for i, e in enumerate(entries)}
-        first_place: dict[_Job, Position] = {}
+        first_place: dict[str, Position] = {}
         for position, entry in placed.items():
-            first_place.setdefault(_job(entry), position)
+            first_place.setdefault(entry.url, position)
         new_entries = deque(placed.values())
-        records: dict[_Job, dict[str, Any]] = {}
+        records: dict[str, dict[str, Any]] = {}
         with tempfile.TemporaryDirectory(prefix="audiomill-crawl-") as self._tmp_dir:
             for job, record in self._fetch_all(new_entries):
-                records[job] = record
+                records[job.url] = record
                 if record["kind"] == "listing":  # links go right after the page's first place
-                    page_place = first_place[job]
+                    page_place = first_place[job.url]
                     for index, link in enumerate(self._link_entries(placed[page_place], record)):
                         placed[(*page_place, index)] = link
                         new_entries.append(link)
         self.stats.robots_fetches = self.robots.fetches
         return [row for position in sorted(placed)
-                for row in _rows(placed[position], records.get(_job(placed[position])),
-                                 expanded=first_place.get(_job(placed[position])) == position)]
+                for row in _rows(placed[position], records.get(placed[position].url),
+                                 expanded=first_place.get(placed[position].url) == position)]
 
     def _fetch_all(self, new_entries: deque[urls.CrawlEntry]) -> Iterator[tuple[_Job, dict[str, Any]]]:
-        """Fetch each distinct URL of ``new_entries`` (the caller appends links as pages yield
-        them), fairly across hosts: at most ``per_host_concurrency`` jobs of one host at a time
+        """Fetch each distinct URL of ``new_entries`` once (the caller appends links as pages yield
+        them; a URL first listed as a link is never read as a page), fairly across hosts: at most ``per_host_concurrency`` jobs of one host at a time
         are handed to workers, so no worker sits blocked behind a busy host."""
         queues: dict[str, deque[_Job]] = {}
-        known: set[_Job] = set()
+        known: set[str] = set()
         in_flight: dict[Future, tuple[str, _Job]] = {}
         per_host: Counter = Counter()
         with ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="crawl") as pool:
@@ -132,9 +132,10 @@ class Crawler:
                 while True:
                     while new_entries:
                         entry = new_entries.popleft()
-                        if entry.error is None and _job(entry) not in known:
-                            known.add(_job(entry))
-                            queues.setdefault(urls.host_key(entry.url), deque()).append(_job(entry))
+                        if entry.error is None and entry.url not in known:
+                            known.add(entry.url)
+                            job = _Job(entry.url, may_be_page=entry.page_url is None)
+                            queues.setdefault(urls.host_key(entry.url), deque()).append(job)
                             self.stats.urls += 1
                             self.progress.url_queued(self.stats)
                     for host in _round_robin(queues, per_host, self.cfg.per_host_concurrency,
@@ -245,10 +246,6 @@ class Crawler:
             self.stats.failed += 1
             self.stats.failed_by_reason[record["reason"]] += 1
         self.progress.url_done(self.stats)
-
-
-def _job(entry: urls.CrawlEntry) -> _Job:
-    return _Job(entry.url, entry.page_url is None)
 
 
 def _round_robin(queues: dict[str, deque], per_host: Counter, host_limit: int, free: int) -> Iterator[str]:

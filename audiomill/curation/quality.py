@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 from audiomill import schema
@@ -95,7 +96,7 @@ def _chunk_metrics(samples: np.ndarray, starts: np.ndarray, stops: np.ndarray, s
     lengths = stops - starts
     x, offsets = _gather_padded(samples, starts, stops, max(_frame_len(sr, options), int(0.1 * sr)))
     dc = np.add.reduceat(x, offsets[:-1], dtype=np.float64) / lengths
-    x -= np.repeat(dc, np.diff(offsets)).astype(np.float32)  # no DC in any spectral metric
+    x -= np.repeat(dc.astype(np.float32), np.diff(offsets))  # no DC in any spectral metric
     frames = _frame_powers(x, offsets, sr, options)
     snr, noise, active = _snr_db(frames, options)
     return {
@@ -144,7 +145,7 @@ def clipping_ratio(samples: np.ndarray, starts: np.ndarray, stops: np.ndarray,
     magnitude = np.abs(x)
     peak = np.maximum.reduceat(magnitude, offsets[:-1])
     threshold = np.where(peak >= options.clip_min_peak, peak * (1 - options.clip_plateau_tolerance), np.inf)
-    near = magnitude >= np.repeat(threshold, np.diff(offsets)).astype(np.float32)
+    near = magnitude >= np.repeat(threshold.astype(np.float32), np.diff(offsets))
     link = near[:-1] & near[1:]
     link[offsets[1:-1] - 1] = False  # no plateau across a segment boundary
     plateau = np.zeros_like(near)
@@ -197,7 +198,7 @@ def _integrated_loudness(x: np.ndarray, offsets: np.ndarray, sr: int) -> np.ndar
     first_sub = np.concatenate([[0], np.cumsum(counts)])
     starts = np.repeat(offsets[:-1], counts) + sub * (np.arange(first_sub[-1]) - np.repeat(first_sub[:-1], counts))
     blocks = sliding_window_view(x, sub)[starts]
-    power = _power_spectrum(np.fft.rfft(blocks, axis=1))
+    power = _power_spectrum(scipy.fft.rfft(blocks, axis=1))
     weights = _one_sided(sub) * k_weighting_power(np.fft.rfftfreq(sub, 1 / sr), sr) / (sub * sub)
     sub_power = power @ weights.astype(np.float32)
     cumulative = np.concatenate([[0.0], np.cumsum(sub_power, dtype=np.float64)])
@@ -255,7 +256,7 @@ def _frame_powers(x: np.ndarray, offsets: np.ndarray, sr: int, options: QualityO
     segment = np.repeat(np.arange(counts.size), counts)
     starts = offsets[:-1][segment] + hop * (np.arange(first[-1]) - first[:-1][segment])
     window = np.hanning(length + 1)[:-1].astype(np.float32)
-    spectrum = _power_spectrum(np.fft.rfft(sliding_window_view(x, length)[starts] * window, axis=1))
+    spectrum = _power_spectrum(scipy.fft.rfft(sliding_window_view(x, length)[starts] * window, axis=1))
     weights = _one_sided(length) / (length * float(np.sum(window.astype(np.float64) ** 2)))
     weights[np.fft.rfftfreq(length, 1 / sr) < options.min_hz / 2] = 0.0
     return _Frames(spectrum @ weights.astype(np.float32), spectrum, segment, first, length)

@@ -115,11 +115,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def run_dashboard(root: str, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-                  compare: list[str] | None = None, allow_remote: bool = False) -> int:
-    """Serve until Ctrl-C or until Streamlit exits; returns its exit code (0 after Ctrl-C)."""
-    port = free_port(host) if port == 0 else port
-    process = start_dashboard(root, port, host, compare, allow_remote)
+def serve(process: subprocess.Popen) -> int:
+    """Wait for a started dashboard until Ctrl-C or until it exits; its exit code (0 after Ctrl-C)."""
     try:
         return process.wait()
     except KeyboardInterrupt:

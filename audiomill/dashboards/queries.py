@@ -18,6 +18,7 @@ from audiomill.dashboards.data import Dataset, Rule, duration_expr, label_round_
 
 HISTOGRAM_BINS = 40
 OUTLIER_Z = 3.5  # robust z-score (median/MAD) above which a shard's mean metric is an outlier
+MIN_SHARDS_FOR_OUTLIERS = 5  # fewer shards give no meaningful median/MAD
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -209,7 +210,8 @@ def dedup_summary(ds: Dataset) -> pl.DataFrame | None:
 
 def shard_table(ds: Dataset) -> pl.DataFrame:
     """Per shard: samples, hours, bytes and sha256 (manifest), mean of every metric, and an
-    ``outliers`` column naming the means more than ``OUTLIER_Z`` robust z-scores from the median."""
+    ``outliers`` column naming the means more than ``OUTLIER_Z`` robust z-scores from the median
+    (left empty below ``MIN_SHARDS_FOR_OUTLIERS`` shards)."""
     index_schema = ds.index_schema()
     metrics = [m for m in metric_columns(index_schema) if m != schema.AUDIO_DURATION_S]
     table = ds.index().group_by(schema.SHARD).agg(
@@ -226,8 +228,10 @@ def shard_table(ds: Dataset) -> pl.DataFrame:
     flag_names = [f"outlier_mean_{m}" for m in metrics]
     outliers = pl.concat_list([pl.when(pl.col(f)).then(pl.lit(f[len("outlier_"):])) for f in flag_names]
                               ).list.drop_nulls().list.join(", ") if flag_names else pl.lit("")
-    columns = [schema.SHARD, "samples", "hours", "bytes", "sha256"] + [f"mean_{m}" for m in metrics]
-    return table.with_columns(outliers.alias("outliers")).select(columns + ["outliers"])
+    if table.height < MIN_SHARDS_FOR_OUTLIERS:
+        outliers = pl.lit("")
+    columns = [schema.SHARD, "samples", "hours", "bytes"] + [f"mean_{m}" for m in metrics]
+    return table.with_columns(outliers.alias("outliers")).select(columns + ["outliers", "sha256"])
 
 
 def _outlier(column: pl.Expr) -> pl.Expr:
@@ -267,7 +271,8 @@ def filter_segments(ds: Dataset, spec: SegmentFilter, limit: int = 200) -> tuple
             frame = frame.filter(pl.col(column).is_in(list(allowed)))
     total = frame.select(pl.len()).collect().item()
     if spec.sort_by and spec.sort_by in names:
-        frame = frame.sort(spec.sort_by, descending=spec.descending, nulls_last=True)
+        ties = [schema.KEY] if schema.KEY in names and spec.sort_by != schema.KEY else []
+        frame = frame.sort([spec.sort_by, *ties], descending=[spec.descending] + [False] * len(ties), nulls_last=True)
     return total, frame.head(limit).collect()
 
 

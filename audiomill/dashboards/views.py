@@ -89,8 +89,9 @@ def overview_page(ctx: Context) -> None:
         per_stage = stages.filter(pl.col("stage") != "job").drop_nulls("x_realtime")
         if per_stage.height:
             st.altair_chart(alt.Chart(per_stage).mark_bar().encode(
-                x=alt.X("x_realtime:Q", title="x realtime per worker"), y=alt.Y("stage:N", sort=None),
-                tooltip=["stage", "worker_s", "x_realtime"]).properties(height=40 + 28 * per_stage.height))
+                x=alt.X("x_realtime:Q", title="x realtime per worker"),
+                y=alt.Y("stage:N", sort=None, axis=alt.Axis(labelOverlap=False)),
+                tooltip=["stage", "worker_s", "x_realtime"]).properties(height=50 + 32 * per_stage.height))
         dedup = query(ds, "dedup_summary")
         if dedup is not None:
             st.subheader("Deduplication (dedup.parquet)")
@@ -137,6 +138,7 @@ def quality_page(ctx: Context) -> None:
     st.dataframe(query(ds, "metric_summary"), hide_index=True)
     if rules:
         st.subheader("Policy")
+        st.markdown("\n".join(f"- `{r.name}`: {r.describe()}" for r in rules))
         st.caption("Kept hours, kept rows that would fail each rule now, and rejected rows/hours per rule.")
         st.dataframe(query(ds, "rule_hours", tuple(rules)), hide_index=True)
     else:
@@ -227,7 +229,7 @@ def _styled_outliers(table: pl.DataFrame) -> Any:
         return ["background-color: #ffd6d6" if col in flagged or (col == "outliers" and flagged) else ""
                 for col in row.index]
 
-    return frame.style.apply(highlight, axis=1)
+    return frame.style.apply(highlight, axis=1).format(precision=4)
 
 
 # -- Rounds ----------------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from audiomill import __version__, storage
@@ -29,7 +31,7 @@ err_console = Console(stderr=True)
 
 
 def _usage_error(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
+    err_console.print(f"[red]error:[/red] {escape(storage.redact(message))}")
     return typer.Exit(EXIT_USAGE)
 
 
@@ -90,12 +92,79 @@ def clean(
             with RichJobProgress(console) as progress:
                 manifest = run_clean(cfg, progress)
     except Exception as err:  # noqa: BLE001 - report any job failure as exit 1 with its message
-        logging.getLogger("audiomill").debug("job failed", exc_info=True)
-        err_console.print(f"[red]job failed:[/red] {storage.redact(str(err))}")
+        trace = "".join(traceback.format_exception(err))
+        logging.getLogger("audiomill").debug("job failed: %s", storage.mask_secrets(trace, *cfg.inputs, cfg.output))
+        err_console.print(f"[red]job failed:[/red] {escape(storage.redact_error(err, *cfg.inputs, cfg.output))}")
         raise typer.Exit(EXIT_FAILED) from err
     if as_json:
         print(json.dumps(manifest, indent=2))
     else:
+        _print_summary(_summary(cfg.output))
+
+
+@app.command()
+def crawl(
+    urls_file: Annotated[str, typer.Argument(help="URL list: text (one URL a line, # comments) or .jsonl "
+                                                  "(a url column; license, source... become metadata).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output dataset: a directory or s3:// prefix.")],
+    raw: Annotated[Optional[str], typer.Option(
+        "--raw", help="Where fetched files are stored (dir or s3://); default OUT/_raw.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML or TOML job config.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a config value, e.g. --set crawl.per_host_rate=0.5 (repeatable).")] = None,
+    runner: Annotated[Optional[str], typer.Option(help="ray (default) or local, for the clean job.")] = None,
+    cpus: Annotated[Optional[int], typer.Option(help="CPUs for the local Ray instance.")] = None,
+    allow_any_domain: Annotated[bool, typer.Option(
+        "--allow-any-domain", help="Fetch from any public host instead of crawl.allowed_domains.")] = False,
+    fetch_only: Annotated[bool, typer.Option(
+        "--fetch-only", help="Fetch and write OUT/_crawl/manifest.jsonl; don't run clean.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON, no progress.")] = False,
+) -> None:
+    """Fetch audio from HTTP(S) URLs, or from pages listing audio links, then clean it into a dataset.
+
+    Only hosts in crawl.allowed_domains are fetched, politely: robots.txt, per-host rate limits.
+
+    Licenses come from the list, HTTP headers or page metadata; failed URLs become rejects.
+
+    Rerunning the same command skips URLs already fetched and resumes the clean job.
+
+    Example: audiomill crawl urls.txt --out ./dataset --set crawl.allowed_domains=example.org
+    """
+    from audiomill.orchestration.crawl_job import check_crawl_config, clean_fetched, fetch_urls
+    from audiomill.orchestration.crawl_progress import RichCrawlProgress
+    from audiomill.orchestration.progress import RichJobProgress
+
+    try:
+        overrides = list(set_ or []) + (["crawl.allow_any_domain=true"] if allow_any_domain else [])
+        cfg = _build_config([], out, config, overrides, runner, cpus)
+        check_crawl_config(cfg, urls_file)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        raise _usage_error(str(err)) from err
+    _quiet_ray_logs()
+    quiet = as_json or not console.is_terminal
+    try:
+        if quiet:
+            report = fetch_urls(cfg, urls_file, raw)
+        else:
+            with RichCrawlProgress(console) as crawl_progress:
+                report = fetch_urls(cfg, urls_file, raw, crawl_progress)
+        dataset = None
+        if not fetch_only:
+            if quiet:
+                dataset = clean_fetched(cfg)
+            else:
+                with RichJobProgress(console) as clean_progress:
+                    dataset = clean_fetched(cfg, clean_progress)
+    except Exception as err:  # noqa: BLE001 - report any job failure as exit 1 with its message
+        logging.getLogger("audiomill").debug("crawl failed", exc_info=True)
+        err_console.print(f"[red]crawl failed:[/red] {storage.redact(str(err))}")
+        raise typer.Exit(EXIT_FAILED) from err
+    if as_json:
+        print(json.dumps({"crawl": report, "dataset": dataset}, indent=2))
+        return
+    console.print(f"crawl: {report['fetched']} fetched, {report['cached']} already fetched, "
+                  f"{report['failed']} failed {report['failed_by_reason'] or ''}; manifest {report['manifest']}")
+    if dataset is not None:
         _print_summary(_summary(cfg.output))
 
 
@@ -113,6 +182,33 @@ def inspect(
     except FileNotFoundError as err:
         raise _usage_error(str(err)) from err
     print(json.dumps(summary, indent=2)) if as_json else _print_summary(summary)
+
+
+@app.command()
+def dashboard(
+    dataset: Annotated[str, typer.Argument(help="A dataset made by `audiomill clean` (dir or s3://).")],
+    port: Annotated[int, typer.Option(help="Port to serve on (0: any free port).")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to bind; loopback only unless --allow-remote.")] = "127.0.0.1",
+    allow_remote: Annotated[bool, typer.Option(
+        "--allow-remote", help="Allow a non-loopback --host (the dashboard has no login).")] = False,
+    compare: Annotated[Optional[list[str]], typer.Option(
+        "--compare", help="Another dataset to show side by side on the Compare page (repeatable).")] = None,
+) -> None:
+    """Open the quality dashboard (Streamlit): overview, metric histograms, rejects, shards, listen.
+
+    Serves on http://127.0.0.1:PORT until Ctrl-C; nothing leaves this machine.
+
+    Example: audiomill dashboard ./dataset --port 8502 --compare ./older-dataset
+    """
+    from audiomill.dashboards.launch import DashboardError, free_port, serve, start_dashboard
+
+    try:
+        port = port or free_port(host)
+        process = start_dashboard(dataset, port, host, compare or [], allow_remote=allow_remote)
+    except (DashboardError, FileNotFoundError) as err:
+        raise _usage_error(storage.redact(str(err))) from err
+    console.print(f"dashboard for {storage.redact(dataset)} at http://{host}:{port} (Ctrl-C stops)")
+    raise typer.Exit(serve(process))
 
 
 @app.command()
@@ -212,8 +308,9 @@ def _main(
                                           help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if verbose:  # our own debug lines only: HTTP client debug logs print signed URLs
+        logging.getLogger("audiomill").setLevel(logging.DEBUG)
 
 
 def main() -> None:

@@ -46,38 +46,44 @@ def default_raw_root(output: str) -> str:
 def run_crawl(cfg: CleanConfig, urls_file: str, raw_root: str | None = None, fetch_only: bool = False,
               crawl_progress: CrawlProgress | None = None, clean_progress: JobProgress | None = None
               ) -> dict[str, Any]:
-    """Crawl, write manifest and report, then clean (unless ``fetch_only``).
+    """Crawl, then clean (unless ``fetch_only``): ``{"crawl": report, "dataset": manifest or None}``."""
+    report = fetch_urls(cfg, urls_file, raw_root, crawl_progress)
+    dataset = None if fetch_only else clean_fetched(cfg, clean_progress)
+    return {"crawl": report, "dataset": dataset}
 
-    Returns ``{"crawl": report, "dataset": clean manifest or None}``.
-    """
+
+def fetch_urls(cfg: CleanConfig, urls_file: str, raw_root: str | None = None,
+               progress: CrawlProgress | None = None) -> dict[str, Any]:
+    """Fetch the list into raw storage; write ``OUT/_crawl/manifest.jsonl`` and ``report.json``."""
     check_crawl_config(cfg, urls_file)
     raw_root = _absolute(raw_root or default_raw_root(cfg.output))
     output = _absolute(cfg.output)
     entries = read_entries(urls_file)
-    crawler = Crawler(cfg.crawl, raw_root, crawl_progress)
+    crawler = Crawler(cfg.crawl, raw_root, progress)
     rows = crawler.run(entries)
     manifest_uri = storage.join(output, CRAWL_DIR, MANIFEST_NAME)
-    manifest_text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
-    storage.write_text(manifest_uri, manifest_text)
+    storage.write_text(manifest_uri, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
     report = {"urls_file": storage.redact(urls_file), "raw": storage.redact(raw_root),
               "manifest": storage.redact(manifest_uri), "entries": len(entries), "rows": len(rows),
               **crawler.stats.as_dict()}
     storage.write_text(storage.join(output, CRAWL_DIR, REPORT_NAME), json.dumps(report, indent=2))
-    logger.info("crawl: %d rows, %d fetched, %d cached, %d failed", len(rows), crawler.stats.fetched,
-                crawler.stats.cached, crawler.stats.failed)
-    if fetch_only:
-        return {"crawl": report, "dataset": None}
+    logger.info("crawl: %d rows, %d fetched, %d already fetched, %d failed", len(rows),
+                crawler.stats.fetched, crawler.stats.cached, crawler.stats.failed)
+    return report
+
+
+def clean_fetched(cfg: CleanConfig, progress: JobProgress | None = None) -> dict[str, Any]:
+    """Run the clean job on the crawl manifest that ``fetch_urls`` wrote to ``cfg.output``."""
+    output = _absolute(cfg.output)
+    manifest_uri = storage.join(output, CRAWL_DIR, MANIFEST_NAME)
     if storage.local_path(manifest_uri) is not None:
-        dataset = run_clean(cfg.model_copy(update={"inputs": [manifest_uri], "output": output}),
-                            clean_progress)
-    else:  # ingest reads manifests given as local files; keep a local copy for the clean job
-        with tempfile.TemporaryDirectory(prefix="audiomill-crawl-") as tmp:
-            local = os.path.join(tmp, MANIFEST_NAME)
-            with open(local, "w", encoding="utf-8") as handle:
-                handle.write(manifest_text)
-            dataset = run_clean(cfg.model_copy(update={"inputs": [local], "output": output}),
-                                clean_progress)
-    return {"crawl": report, "dataset": dataset}
+        return run_clean(cfg.model_copy(update={"inputs": [manifest_uri], "output": output}), progress)
+    # ingest reads a manifest given as a local file; the clean job gets a local copy
+    with tempfile.TemporaryDirectory(prefix="audiomill-crawl-") as tmp:
+        local = os.path.join(tmp, MANIFEST_NAME)
+        with open(local, "wb") as handle:
+            handle.write(storage.read_bytes(manifest_uri))
+        return run_clean(cfg.model_copy(update={"inputs": [local], "output": output}), progress)
 
 
 def _absolute(uri: str) -> str:

@@ -6,8 +6,6 @@ import logging
 from typing import Any
 
 import pyarrow as pa
-from botocore.exceptions import BotoCoreError, ClientError
-
 from audiomill import schema, storage
 from audiomill.audio import DecodedAudio, DecodeRejected, decode_audio
 from audiomill.config import DecodeConfig
@@ -15,8 +13,6 @@ from audiomill.pipelines.base import Resources, Stage, with_rejects
 from audiomill.schema import RejectReason
 
 logger = logging.getLogger(__name__)
-
-_READ_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 class DecodeStage(Stage):
@@ -67,6 +63,6 @@ class DecodeStage(Stage):
             return decode_audio(data, self.limits), None, None
         except DecodeRejected as rejected:
             return None, rejected.reason.value, rejected.detail
-        except _READ_ERRORS as err:
+        except storage.STORAGE_ERRORS as err:
             logger.warning("cannot read %s: %s", storage.redact(uri), type(err).__name__)
-            return None, RejectReason.READ_ERROR.value, storage.redact(f"{type(err).__name__}: {err}")[:300]
+            return None, RejectReason.READ_ERROR.value, storage.redact_error(err, uri)[:300]

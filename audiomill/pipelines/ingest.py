@@ -152,13 +152,17 @@ def _printable(text: str) -> str:
 
 def _file_row(uri: str, size: int | None, read_uri: str | None = None, offset: int | None = None,
               metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    shown = _printable(uri)
+    shown = storage.redact(_printable(uri))  # what outputs show: never credentials or tokens
     row = {schema.SOURCE_ID: source_id(uri), schema.SOURCE_URI: shown,
            schema.READ_URI: _printable(read_uri or uri), schema.SOURCE_BYTES: size,
            schema.SOURCE_OFFSET: offset,
            schema.METADATA_JSON: json.dumps(metadata, sort_keys=True, default=str) if metadata else None}
     if _valid_text(uri) is None:
         return _rejected(row, RejectReason.UNSAFE_PATH, "file name is not valid UTF-8")
+    if storage.redact(uri) != uri:  # never store a secret, not even in the part's work files
+        row[schema.READ_URI] = storage.redact(row[schema.READ_URI])
+        return _rejected(row, RejectReason.UNSAFE_PATH,
+                         "URI carries credentials or a query string; give credentials via the environment")
     return row
 
 
@@ -187,10 +191,11 @@ def _tar_sources(info: storage.FileInfo, cfg: IngestConfig, stats: ListingStats
                     yield row
                 else:
                     stats.skip(uri)
-    except (tarfile.TarError, OSError, EOFError) as err:
-        logger.warning("cannot read tar %s: %s", storage.redact(info.uri), err)
+    except (tarfile.TarError, EOFError, *storage.STORAGE_ERRORS) as err:
+        detail = storage.redact_error(err, info.uri)
+        logger.warning("cannot read tar %s: %s", storage.redact(info.uri), detail)
         yield _rejected(_file_row(info.uri, info.size), RejectReason.READ_ERROR,
-                        f"tar archive unreadable: {type(err).__name__}: {err}"[:300])
+                        f"tar archive unreadable: {detail}"[:300])
 
 
 def _manifest_sources(uri: str) -> Iterator[dict[str, Any]]:
@@ -208,11 +213,14 @@ def _manifest_sources(uri: str) -> Iterator[dict[str, Any]]:
             yield _arrived_rejected(path, record, metadata)
             continue
         target = path if storage.is_s3(path) or path.startswith("/") else storage.join(base, path)
+        if storage.redact(target) != target:
+            yield _file_row(target, None, metadata=metadata)  # rejected there, never touched
+            continue
         try:
             size = storage.size(target)
-        except (FileNotFoundError, OSError) as err:
+        except storage.STORAGE_ERRORS as err:
             yield _rejected(_file_row(target, None, metadata=metadata), RejectReason.READ_ERROR,
-                            str(err)[:300])
+                            storage.redact_error(err, target)[:300])
             continue
         yield _file_row(target, size, metadata=metadata)
 

@@ -23,7 +23,7 @@ from audiomill.pipelines.base import Resources, Stage, split_rejected
 from audiomill.pipelines.shards import pack_shards
 
 STATS_SCHEMA = pa.schema([pa.field(schema.PART_ID, pa.int32()), pa.field("stats_json", pa.string())])
-_NOT_INDEXED = {schema.AUDIO, schema.PART_SOURCES, schema.PART_FINGERPRINT, schema.VAD_STARTS_S,
+_NOT_INDEXED = {schema.AUDIO, schema.PART_SOURCES, schema.PART_FINGERPRINT, schema.READ_URI, schema.VAD_STARTS_S,
                 schema.VAD_ENDS_S, schema.VAD_SEGMENT_SPEECH_RATIOS} | {f.name for f in schema.REJECT_FIELDS}
 
 

