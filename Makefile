@@ -39,6 +39,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/clean_cpu.py
+	$(BIN)/python benchmarks/quality.py
 
 clean-demo:
 	rm -rf demo

@@ -16,6 +16,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from audiomill import __version__
+from audiomill.schema import Q_MOS
+
+
+DEFAULT_POLICY = "default"
+"""``policy`` value naming the filter policy shipped with audiomill (curation/default_policy.yaml)."""
 
 
 class ConfigError(ValueError):
@@ -188,6 +193,38 @@ class ModelsConfig(_Section):
     cache_dir: str = Field("~/.cache/audiomill/models", description="local copies of s3 models")
 
 
+class DedupConfig(_Section):
+    """Global deduplication after all parts: exact PCM, near-duplicate audio, repeated transcripts.
+
+    All of it is in the clean fingerprint: the global step removes dropped segments from shards,
+    so a setting that could bring one back must redo the parts that held it.
+    """
+
+    enabled: bool = True
+    exact: bool = Field(True, description="drop segments whose decoded PCM is identical")
+    audio: bool = Field(True, description="drop re-encoded/resampled/trimmed/noisy or contained audio")
+    text: bool = Field(True, description="drop repeated transcripts (needs asr_text; no-op without)")
+    num_perm: int = Field(64, ge=8, le=512, description="MinHash permutations per signature")
+    bands: int = Field(21, ge=1, description="LSH bands; rows per band = num_perm // bands")
+    window_threshold: float = Field(0.2, gt=0, le=1, description="estimated Jaccard at which two "
+                                    "~3 s audio windows match")
+    min_coverage: float = Field(0.5, gt=0, le=1, description="share of a segment's windows found in "
+                                "the other for it to count as contained (both ways: near-duplicate)")
+    text_threshold: float = Field(0.7, gt=0, le=1, description="estimated Jaccard of word 5-grams")
+    text_min_words: int = Field(8, ge=1, description="shorter transcripts are never text duplicates")
+    keep_score: str | None = Field(Q_MOS, description="column whose highest value is kept in a "
+                                   "cluster; absent or null falls back to the longest segment")
+    max_bucket: int = Field(64, ge=2, description="LSH buckets larger than this emit linear pairs")
+    index: str | None = Field(None, description="cross-run dedup index (dir or s3://): new segments "
+                              "are checked against it and this run's kept segments appended")
+
+    @model_validator(mode="after")
+    def _check_bands(self) -> "DedupConfig":
+        if self.bands > self.num_perm:
+            raise ValueError(f"bands ({self.bands}) must not exceed num_perm ({self.num_perm})")
+        return self
+
+
 class CleanConfig(_Section):
     """A whole ``audiomill clean`` job."""
 
@@ -201,6 +238,10 @@ class CleanConfig(_Section):
     crawl: CrawlConfig = CrawlConfig()
     asr: AsrConfig = AsrConfig()
     models: ModelsConfig = ModelsConfig()
+    dedup: DedupConfig = DedupConfig()
+    policy: str | None = Field(DEFAULT_POLICY, description="filter policy YAML (path or s3://); 'default' "
+                               "is the one shipped with audiomill; null keeps every segment (metrics are "
+                               "still computed)")
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the output bytes; stored in part markers.
@@ -213,8 +254,15 @@ class CleanConfig(_Section):
         asr = relevant.pop("asr")
         if self.asr.enabled:
             relevant["asr"] = {k: v for k, v in asr.items() if k not in ASR_RESOURCE_FIELDS}
+        relevant["policy"] = self.policy_digest()
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def policy_digest(self) -> str | None:
+        """Hash of the policy's rules: editing the file (not only renaming it) redoes parts."""
+        from audiomill.curation.policy import load_policy  # curation builds on config
+
+        return load_policy(self.policy).digest() if self.policy else None
 
 
 def _read_file(path: str | Path) -> dict[str, Any]:

@@ -5,19 +5,28 @@ from __future__ import annotations
 from audiomill import storage
 
 SHARDS_DIR = "shards"
+HELD_DIR = "held"  # audio of policy-rejected segments, so `audiomill curate` can bring them back
+HELD_PREFIX = "held"  # held shard names start with this (kept ones with "shard")
 PARTS_DIR = "_parts"
 INDEX_FILE = "index.parquet"
 REJECTS_FILE = "rejects.parquet"
 MANIFEST_FILE = "manifest.json"
 DONE_MARKER = "_DONE.json"
+FEATURES_FILE = "features.parquet"  # per part: dedup features of kept segments
+DEDUP_FILE = "dedup.parquet"  # dataset root: one row per segment, its cluster and fate
 
 
 def shards_dir(root: str) -> str:
     return storage.join(root, SHARDS_DIR)
 
 
+def held_dir(root: str) -> str:
+    return storage.join(root, HELD_DIR)
+
+
 def shard_uri(root: str, name: str) -> str:
-    return storage.join(root, SHARDS_DIR, name)
+    """Where the shard ``name`` (as the index's ``shard`` column holds it) lives."""
+    return storage.join(root, HELD_DIR if name.startswith(HELD_PREFIX + "-") else SHARDS_DIR, name)
 
 
 def part_dir(root: str, part_id: int) -> str:

@@ -32,6 +32,10 @@ class RejectReason(str, enum.Enum):
     DUPLICATE_INPUT = "duplicate_input"
     POLICY = "policy"  # a segment failed one or more filter-policy rules (detail names each)
     LANGUAGE = "language"  # ASR language ID outside the job's allow-list
+    # dedup: a segment repeating one that was kept (``duplicate_of`` names it)
+    DUPLICATE_EXACT = "duplicate_exact"  # same decoded PCM
+    DUPLICATE_AUDIO = "duplicate_audio"  # same audio re-encoded/resampled/trimmed/noisy, or contained
+    DUPLICATE_TEXT = "duplicate_text"  # different audio, same transcript
     # crawl: a URL that was never fetched into raw storage
     ROBOTS_DISALLOWED = "robots_disallowed"
     NOT_ALLOWED_DOMAIN = "not_allowed_domain"
@@ -52,6 +56,7 @@ class Stage(str, enum.Enum):
     ASR = "asr"
     QUALITY = "quality"
     POLICY = "policy"
+    DEDUP = "dedup"
     WRITE = "write"
 
 
@@ -132,6 +137,20 @@ ASR_NONSPEECH_TEXT_PROB = "asr_nonspeech_text_prob"  # no-speech prob if text wa
 ASR_WORDS = "asr_words"  # list<struct<word, start_s, end_s, prob>>, times from segment start
 ASR_MODEL = "asr_model"  # "name@version" from the registry, or "dirname@sha256:<12 hex>"
 
+# -- dedup features per segment (curation/dedup/); kept out of index and shards, written to ------
+# -- _parts/part-N/features.parquet for the global dedup step -------------------------------------
+DEDUP_PREFIX = "dedup_"
+DEDUP_PCM_HASH = "dedup_pcm_hash"  # blake2b-128 hex of the int16 PCM
+DEDUP_AUDIO_MINHASH = "dedup_audio_minhash"  # list<fixed_size_list<uint32>>: one per ~3 s window
+DEDUP_TEXT_MINHASH = "dedup_text_minhash"  # fixed_size_list<uint32>; null without a long transcript
+DEDUP_KEEP_SCORE = "dedup_keep_score"  # the configured quality column, highest kept; null if absent
+DEDUP_TEXT_COLUMN = ASR_TEXT  # transcript the text dedup reads; absent or empty -> no text dedup
+DUPLICATE_OF = "duplicate_of"  # in rejects: key of the kept segment a dropped duplicate repeats
+
+
+def is_dedup_feature(name: str) -> bool:
+    return name.startswith(DEDUP_PREFIX)
+
 # -- index columns added by the writer -----------------------------------------------------------
 SHARD = "shard"
 TAR_OFFSET = "tar_offset"  # byte offset of the .flac member's data inside the shard
@@ -187,5 +206,6 @@ REJECT_SCHEMA = pa.schema(
     + ORIG_FIELDS
     + [pa.field(KEY, pa.string())]
     + REJECT_FIELDS
+    + [pa.field(DUPLICATE_OF, pa.string())]
 )
 """One row per rejected source (key null) or rejected segment (key set)."""

@@ -142,10 +142,12 @@ def _busy_cpu_s() -> float:
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
-def run_measured(cmd: list[str], log_path: Path, timeout_s: float) -> dict[str, Any]:
+def run_measured(cmd: list[str], log_path: Path, timeout_s: float, cwd: Path) -> dict[str, Any]:
     """Run ``cmd``; return wall seconds (start to exit), exit code, stdout, tree memory and CPU.
 
-    ``other_cpu_s`` is busy CPU time of the whole machine during the run that the measured tree
+    It runs in ``cwd`` (the workdir), not the repository, so that ``python -m audiomill`` imports
+    the installed package or the one on ``PYTHONPATH`` rather than whatever the current directory
+    holds. ``other_cpu_s`` is busy CPU time of the whole machine during the run that the measured tree
     did not use (this script's sampler, other users' jobs): a large value means a noisy result.
     """
     done = threading.Event()
@@ -153,7 +155,7 @@ def run_measured(cmd: list[str], log_path: Path, timeout_s: float) -> dict[str, 
     busy_before, load_before = _busy_cpu_s(), os.getloadavg()[0]
     started = time.perf_counter()
     with open(log_path, "w") as stderr:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=cwd)
         sampler = TreeSampler(proc.pid)
 
         def sample_until_done() -> None:
@@ -186,6 +188,18 @@ def json_tail(stdout: str) -> dict[str, Any]:
     return json.loads(stdout[start:])
 
 
+class RunFailed(RuntimeError):
+    """A measured subprocess exited non-zero; the message holds the end of its stderr."""
+
+
+def _check(result: dict[str, Any], what: str) -> None:
+    if result["returncode"] == 0:
+        return
+    lines = Path(result["stderr_log"]).read_text(errors="replace").strip().splitlines()
+    tail = "\n".join("    " + line[:300] for line in lines[-5:])
+    raise RunFailed(f"{what} exited {result['returncode']} (full log {result['stderr_log']}):\n{tail}")
+
+
 def run_audiomill(corpus: Path, out: Path, cpus: int, sets: list[str], logs: Path,
                   timeout_s: float) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)  # a leftover dataset would be resumed, not redone
@@ -193,20 +207,18 @@ def run_audiomill(corpus: Path, out: Path, cpus: int, sets: list[str], logs: Pat
            "--cpus", str(cpus), "--json", "--set", "runner.kind=ray"]
     for assignment in sets:
         cmd += ["--set", assignment]
-    result = run_measured(cmd, logs / f"audiomill-{out.name}.stderr.log", timeout_s)
-    if result["returncode"] != 0:
-        raise RuntimeError(f"audiomill clean failed ({result['returncode']}); see {result['stderr_log']}")
+    result = run_measured(cmd, logs / f"audiomill-{out.name}.stderr.log", timeout_s, out.parent)
+    _check(result, "audiomill clean")
     manifest = json_tail(result.pop("stdout"))
-    result["manifest"] = {key: manifest[key] for key in ("wall_s", "stages", "counts", "hours_in",
-                                                          "hours_out", "accounting", "versions")}
+    result["manifest"] = {key: manifest.get(key) for key in ("wall_s", "stages", "counts", "hours_in",
+                                                              "hours_out", "accounting", "versions")}
     return result
 
 
 def run_naive(corpus: Path, out_tar: Path, logs: Path, timeout_s: float) -> dict[str, Any]:
     cmd = [sys.executable, os.path.abspath(__file__), "--naive-worker", str(corpus), str(out_tar)]
-    result = run_measured(cmd, logs / "naive.stderr.log", timeout_s)
-    if result["returncode"] != 0:
-        raise RuntimeError(f"naive script failed ({result['returncode']}); see {result['stderr_log']}")
+    result = run_measured(cmd, logs / "naive.stderr.log", timeout_s, out_tar.parent)
+    _check(result, "naive script")
     result["naive"] = json_tail(result.pop("stdout"))
     return result
 
@@ -309,24 +321,29 @@ def print_report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, Any]
     print("CPU s: user+system seconds of the measured process tree; xRT/CPU-s: audio seconds per CPU "
           "second (less sensitive to a busy machine than wall time); other CPU s: the rest of the machine's "
           "busy time during the run (this script's sampler, other jobs) - large means noisy")
-    small, naive = rows["audiomill_small"], rows["naive_small"]
     verdicts: dict[str, Any] = {}
-    ratio = small["x_realtime"] / naive["x_realtime"]
-    verdicts["ratio_audiomill_vs_naive"] = ratio
-    print(f"\naudiomill x RT / naive x RT (same corpus, same run): {ratio:.2f}  "
-          f"(target >= {TARGET_RATIO}): {_verdict(ratio >= TARGET_RATIO)}")
-    per_core = small["x_realtime_per_core"]
-    verdicts["audiomill_x_realtime_per_core"] = per_core
-    print(f"audiomill x RT per core: {per_core:.1f}  (target >= {TARGET_XRT_PER_CORE:.0f}): "
-          f"{_verdict(per_core >= TARGET_XRT_PER_CORE)}")
+    small, naive = rows.get("audiomill_small"), rows.get("naive_small")
+    if small and naive:
+        ratio = small["x_realtime"] / naive["x_realtime"]
+        verdicts["ratio_audiomill_vs_naive"] = ratio
+        print(f"\naudiomill x RT / naive x RT (same corpus, same run): {ratio:.2f}  "
+              f"(target >= {TARGET_RATIO}): {_verdict(ratio >= TARGET_RATIO)}")
+    if small:
+        per_core = small["x_realtime_per_core"]
+        verdicts["audiomill_x_realtime_per_core"] = per_core
+        print(f"audiomill x RT per core: {per_core:.1f}  (target >= {TARGET_XRT_PER_CORE:.0f}): "
+              f"{_verdict(per_core >= TARGET_XRT_PER_CORE)}")
     _print_job_detail(runs)
-    if "audiomill_big" in rows:
+    if small and "audiomill_big" in rows:
         verdicts.update(_print_memory(small, rows["audiomill_big"]))
     return verdicts
 
 
 def _print_job_detail(runs: dict[str, dict[str, Any]]) -> None:
     for name, run in runs.items():
+        if "error" in run:
+            print(f"\n{name}: FAILED - {run['error']}")
+            continue
         if "manifest" in run:
             m = run["manifest"]
             job = m["stages"]["job"]
@@ -394,27 +411,36 @@ def main(argv: list[str] | None = None) -> None:
         big_dir, big_s, reused = ensure_corpus(work / f"corpus-{args.big_hours:g}h-seed{args.seed}",
                                                args.big_hours, args.seed)
         print(f"corpus {big_dir}: {big_s / 3600:.3f} h ({'reused' if reused else 'built'})", flush=True)
+    plan = [("audiomill_small", small_s, args.cpus,
+             lambda: run_audiomill(small_dir, work / "out-small", args.cpus, args.sets, logs, args.timeout)),
+            ("naive_small", small_s, 1, lambda: run_naive(small_dir, work / "naive-small.tar", logs, args.timeout))]
+    if not args.skip_big:
+        plan.append(("audiomill_big", big_s, args.cpus,
+                     lambda: run_audiomill(big_dir, work / "out-big", args.cpus, args.sets, logs, args.timeout)))
     runs: dict[str, dict[str, Any]] = {}
     rows: dict[str, dict[str, Any]] = {}
-    print("running audiomill clean on the small corpus ...", flush=True)
-    runs["audiomill_small"] = run_audiomill(small_dir, work / "out-small", args.cpus, args.sets, logs, args.timeout)
-    rows["audiomill_small"] = summarize(small_s, runs["audiomill_small"], args.cpus)
-    print("running the naive script on the small corpus ...", flush=True)
-    runs["naive_small"] = run_naive(small_dir, work / "naive-small.tar", logs, args.timeout)
-    rows["naive_small"] = summarize(small_s, runs["naive_small"], 1)
-    if not args.skip_big:
-        print("running audiomill clean on the big corpus ...", flush=True)
-        runs["audiomill_big"] = run_audiomill(big_dir, work / "out-big", args.cpus, args.sets, logs, args.timeout)
-        rows["audiomill_big"] = summarize(big_s, runs["audiomill_big"], args.cpus)
+    for name, audio_s, cores, measure in plan:
+        print(f"running {name} ...", flush=True)
+        try:
+            runs[name] = measure()
+        except RunFailed as err:
+            runs[name] = {"error": str(err)}
+            continue
+        rows[name] = summarize(audio_s, runs[name], cores)
     verdicts = print_report(rows, runs)
+    import audiomill
+
     results = {"started": started, "host": {"machine": platform.machine(), "cpu_count": os.cpu_count(),
                                            "python": platform.python_version()},
+               "audiomill": {"version": audiomill.__version__, "path": os.path.dirname(audiomill.__file__)},
                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "rows": rows, "verdicts": verdicts, "runs": runs}
     out = work / "results" / f"clean_cpu-{started}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"\nresults: {out}")
+    if any("error" in run for run in runs.values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,8 @@ def test_espeak_segments_fall_inside_known_speech(ray_dataset, demo_corpus):
             continue
         uri = str(Path(demo_corpus.root) / entry.path)
         segments = [r for r in index if r[schema.SOURCE_URI] == uri]
+        if not segments and "reject:duplicate_exact" in entry.expect:
+            continue  # the dedup step kept an identical copy of it instead
         assert segments, entry.path
         spans = np.array(entry.speech_spans)
         first, last = spans[:, 0].min(), spans[:, 1].max()

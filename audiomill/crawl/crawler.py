@@ -120,9 +120,10 @@ class Crawler:
                                  expanded=first_place.get(placed[position].url) == position)]
 
     def _fetch_all(self, new_entries: deque[urls.CrawlEntry]) -> Iterator[tuple[_Job, dict[str, Any]]]:
-        """Fetch each distinct URL of ``new_entries`` once (the caller appends links as pages yield
-        them; a URL first listed as a link is never read as a page), fairly across hosts: at most ``per_host_concurrency`` jobs of one host at a time
-        are handed to workers, so no worker sits blocked behind a busy host."""
+        """Fetch each distinct URL of ``new_entries`` once (the caller appends links as pages
+        yield them; a URL first listed as a link is never read as a page), fairly across hosts:
+        at most ``per_host_concurrency`` jobs of one host at a time are handed to workers, so no
+        worker sits blocked behind a busy host."""
         queues: dict[str, deque[_Job]] = {}
         known: set[str] = set()
         in_flight: dict[Future, tuple[str, _Job]] = {}
@@ -225,7 +226,8 @@ class Crawler:
             logger.warning("refetching %s: unreadable fetch record (%s)", urls.shown_url(url), err)
             return None
         stored_name = str(record.get("path", "")).rsplit("/", 1)[-1]
-        if record.get("url_sha1") != hashlib.sha1(url.encode()).hexdigest() or stored_name not in self._stored:
+        same_url = record.get("url_sha1") == hashlib.sha1(url.encode()).hexdigest()
+        if not same_url or stored_name not in self._stored:
             return None
         return {**record, "cached": True}
 

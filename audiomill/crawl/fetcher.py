@@ -57,7 +57,9 @@ class Fetched:
 
 
 class HostLimiter:
-    """Per host: at most ``concurrency`` requests in flight, request starts ``1/rate`` s apart."""
+    """Per host: at most ``concurrency`` requests in flight, and each request starts at least
+    ``1/rate`` s after the previous one started and after it was actually sent (a slow connect
+    does not bunch up the requests behind it)."""
 
     def __init__(self, rate: float, concurrency: int) -> None:
         self.interval_s = 1.0 / rate
@@ -67,17 +69,26 @@ class HostLimiter:
         self._slots: dict[str, threading.BoundedSemaphore] = {}
 
     @contextlib.contextmanager
-    def slot(self, host: str, stopping: threading.Event | None = None) -> Iterator[None]:
+    def slot(self, host: str, stopping: threading.Event | None = None) -> Iterator[Callable[[], None]]:
+        """Wait for a turn; yields ``mark_sent``, to call once the request has been sent."""
+        stopping = stopping or threading.Event()
         with self._lock:
             semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(self.concurrency))
         with semaphore:
-            with self._lock:
-                now = time.monotonic()
-                start = max(now, self._next_start.get(host, now))
-                self._next_start[host] = start + self.interval_s
-            if start > now:
-                (stopping or threading.Event()).wait(start - now)
-            yield
+            while True:
+                with self._lock:
+                    now = time.monotonic()
+                    ready_s = self._next_start.get(host, now)
+                    if now >= ready_s:
+                        self._next_start[host] = now + self.interval_s
+                        break
+                if stopping.wait(ready_s - now):
+                    raise FetchFailed(RejectReason.NETWORK_ERROR, "crawl interrupted")
+            yield lambda: self._mark_sent(host)
+
+    def _mark_sent(self, host: str) -> None:
+        with self._lock:
+            self._next_start[host] = max(self._next_start[host], time.monotonic() + self.interval_s)
 
 
 def backoff_delays(cfg: CrawlConfig, url: str) -> Iterator[float]:
@@ -130,8 +141,8 @@ class Fetcher:
         current = url
         for _ in range(self.cfg.max_redirects + 1):
             check_url(current)
-            with self.limiter.slot(host_key(current), self.stopping):
-                connection, response = self._request(current)
+            with self.limiter.slot(host_key(current), self.stopping) as mark_sent:
+                connection, response = self._request(current, mark_sent)
                 try:
                     location = response.getheader("Location")
                     if response.status in REDIRECT_STATUSES and location:
@@ -147,11 +158,13 @@ class Fetcher:
         raise FetchFailed(RejectReason.HTTP_ERROR,
                           f"more than {self.cfg.max_redirects} redirects from {shown_url(url)}")
 
-    def _request(self, url: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    def _request(self, url: str, mark_sent: Callable[[], None]
+                 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         parts = urlsplit(url)
         kind = http.client.HTTPSConnection if parts.scheme.lower() == "https" else http.client.HTTPConnection
         connection = kind(parts.hostname, parts.port, timeout=self.cfg.timeout_s)
-        target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~") + (f"?{parts.query}" if parts.query else "")
+        target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+        target += f"?{parts.query}" if parts.query else ""
         headers = {"User-Agent": self.cfg.user_agent, "Accept": "*/*",
                    "Accept-Encoding": "identity", "Connection": "close"}
         if parts.username is not None:  # credentials in the URL go to that host only, never logged
@@ -159,6 +172,7 @@ class Fetcher:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         try:
             connection.request("GET", target, headers=headers)
+            mark_sent()
             return connection, connection.getresponse()
         except BaseException as err:
             connection.close()

@@ -55,7 +55,8 @@ class _PageParser(HTMLParser):
         url = urldefrag(urljoin(self.base, link)).url
         if urlsplit(url).scheme.lower() not in ("http", "https") or url in self._seen:
             return
-        if (always or has_audio_extension(url, self.cfg)) and len(self.result.links) < self.cfg.max_links_per_page:
+        room = len(self.result.links) < self.cfg.max_links_per_page
+        if room and (always or has_audio_extension(url, self.cfg)):
             self._seen.add(url)
             self.result.links.append(url)
 

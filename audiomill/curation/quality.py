@@ -44,7 +44,7 @@ class QualityOptions:
     noise_floor_dbfs: float = -100.0  # lowest noise power used (caps SNR of digital silence)
     silence_dbfs: float = -60.0  # frames quieter than this are silent
     clip_full_scale: float = 0.999  # samples at least this loud are clipped, always
-    clip_plateau_tolerance: float = 1e-3  # relative distance to the peak that counts as "at peak"
+    clip_plateau_tolerance: float = 1e-4  # relative distance to the peak that counts as "at peak"
     clip_min_peak: float = 0.01  # plateaus below this peak (-40 dBFS) are not clipping
     bandwidth_floor_db: float = 50.0  # bandwidth edge: mean spectrum this far below its maximum
     min_hz: float = 100.0  # lowest frequency for bandwidth and tonal analysis
@@ -95,18 +95,19 @@ def _chunk_metrics(samples: np.ndarray, starts: np.ndarray, stops: np.ndarray, s
                    options: QualityOptions) -> dict[str, np.ndarray]:
     lengths = stops - starts
     x, offsets = _gather_padded(samples, starts, stops, max(_frame_len(sr, options), int(0.1 * sr)))
+    clipping = _clipping_ratio(x, offsets, lengths, options)
     dc = np.add.reduceat(x, offsets[:-1], dtype=np.float64) / lengths
     x -= np.repeat(dc.astype(np.float32), np.diff(offsets))  # no DC in any spectral metric
     frames = _frame_powers(x, offsets, sr, options)
-    snr, noise, active = _snr_db(frames, options)
+    snr, active = _snr_db(frames, options)
     return {
         schema.Q_SNR_DB: snr,
-        schema.Q_CLIPPING_RATIO: clipping_ratio(samples, starts, stops, options),
+        schema.Q_CLIPPING_RATIO: clipping,
         schema.Q_LOUDNESS_LUFS: _integrated_loudness(x, offsets, sr),
         schema.Q_DC_OFFSET_FS: dc,
         schema.Q_BANDWIDTH_HZ: _bandwidth_hz(frames, active, sr, options),
         schema.Q_SILENCE_RATIO: _per_segment_mean(frames, frames.power < 10 ** (options.silence_dbfs / 10)),
-        schema.Q_MUSIC_SCORE: _music_score(frames, active, sr, options),
+        schema.Q_MUSIC_SCORE: _music_score(frames, sr, options),
     }
 
 
@@ -136,21 +137,27 @@ def clipping_ratio(samples: np.ndarray, starts: np.ndarray, stops: np.ndarray,
                    options: QualityOptions = DEFAULT_OPTIONS) -> np.ndarray:
     """Fraction of samples that are clipped: at full scale, or on a flat plateau at the peak.
 
-    A plateau is two or more consecutive samples within ``clip_plateau_tolerance`` of the
+    A plateau is three or more consecutive samples within ``clip_plateau_tolerance`` of the
     segment's peak magnitude (hard clipping that was later scaled down); a clean waveform touches
-    its peak at isolated samples only.
+    its peak at isolated samples (a pure tone above ~40 Hz never holds it for three). Clipping that
+    a lossy codec later smeared into ripples wider than the tolerance is caught only at full scale.
     """
-    lengths = stops - starts
     x, offsets = _gather_padded(samples, starts, stops, 1)
+    return _clipping_ratio(x, offsets, stops - starts, options)
+
+
+def _clipping_ratio(x: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
+                    options: QualityOptions) -> np.ndarray:
     magnitude = np.abs(x)
     peak = np.maximum.reduceat(magnitude, offsets[:-1])
     threshold = np.where(peak >= options.clip_min_peak, peak * (1 - options.clip_plateau_tolerance), np.inf)
     near = magnitude >= np.repeat(threshold.astype(np.float32), np.diff(offsets))
     link = near[:-1] & near[1:]
     link[offsets[1:-1] - 1] = False  # no plateau across a segment boundary
+    run_start = link[:-1] & link[1:]  # samples j, j+1, j+2 all at the peak
     plateau = np.zeros_like(near)
-    plateau[:-1] |= link
-    plateau[1:] |= link
+    for shift in range(3):
+        plateau[shift:shift + run_start.size] |= run_start
     clipped = (magnitude >= options.clip_full_scale) | plateau
     return np.add.reduceat(clipped.view(np.uint8), offsets[:-1], dtype=np.int64) / lengths
 
@@ -266,8 +273,8 @@ def _per_segment_mean(frames: _Frames, mask: np.ndarray) -> np.ndarray:
     return np.add.reduceat(mask.view(np.uint8), frames.first[:-1], dtype=np.int64) / np.diff(frames.first)
 
 
-def _snr_db(frames: _Frames, options: QualityOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(SNR dB, noise power, active-frame mask): noise = a low percentile of frame power;
+def _snr_db(frames: _Frames, options: QualityOptions) -> tuple[np.ndarray, np.ndarray]:
+    """(SNR dB, active-frame mask): noise = a low percentile of frame power;
     signal = mean power of frames ``active_margin_db`` above it, minus the noise."""
     order = np.lexsort((frames.power, frames.segment))
     counts = np.diff(frames.first)
@@ -276,7 +283,7 @@ def _snr_db(frames: _Frames, options: QualityOptions) -> tuple[np.ndarray, np.nd
     active = frames.power > (noise * 10 ** (options.active_margin_db / 10))[frames.segment]
     signal = _group_mean(frames.power, active, frames.segment, counts.size)
     excess = np.where(np.isnan(signal), 0.0, signal / noise - 1.0)
-    return 10 * np.log10(np.maximum(excess, 0.1)), noise, active
+    return 10 * np.log10(np.maximum(excess, 0.1)), active
 
 
 def _bandwidth_hz(frames: _Frames, active: np.ndarray, sr: int, options: QualityOptions) -> np.ndarray:
@@ -299,7 +306,7 @@ def _active_mean_spectrum(frames: _Frames, active: np.ndarray) -> np.ndarray:
     return total / np.add.reduceat(use.view(np.uint8), frames.first[:-1], dtype=np.int64)[:, None]
 
 
-def _music_score(frames: _Frames, active: np.ndarray, sr: int, options: QualityOptions) -> np.ndarray:
+def _music_score(frames: _Frames, sr: int, options: QualityOptions) -> np.ndarray:
     """Share of in-band energy (``min_hz``..``tonal_max_hz``) held by spectral peaks that keep
     their frequency (within one bin) for ``tonal_persist_s``: sustained notes and tones score near
     1; speech, whose harmonics glide with intonation and stop at consonants, scores low."""

@@ -54,8 +54,8 @@ class Rule:
     max: float | None = None
 
     def describe(self) -> str:
-        bounds = [f">= {self.min:g}" if self.min is not None else "",
-                  f"<= {self.max:g}" if self.max is not None else ""]
+        bounds = [f"≥ {self.min:g}" if self.min is not None else "",
+                  f"≤ {self.max:g}" if self.max is not None else ""]
         return f"{self.metric} " + " and ".join(b for b in bounds if b)
 
 
@@ -203,6 +203,15 @@ def policy_rules(manifest: dict[str, Any]) -> list[Rule]:
         if rules:
             return rules
     return []
+
+
+def recorded_policy_report(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """``manifest["policy_report"]`` (kept/rejected hours overall and per rule, written by the job
+    that applied the policy) when it has per-rule rows; None otherwise."""
+    report = manifest.get("policy_report")
+    if isinstance(report, dict) and isinstance(report.get("rules"), list):
+        return report
+    return None
 
 
 def _parse_policy(policy: Any) -> list[Rule]:

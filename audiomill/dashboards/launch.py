@@ -39,6 +39,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_bind(host: str, allow_remote: bool) -> None:
+    """Refuse a non-loopback address unless the user asked for it explicitly."""
+    if not is_loopback(host) and not allow_remote:
+        raise DashboardError(f"refusing to bind {host}: the dashboard has no login; "
+                             "pass --allow-remote to serve beyond this machine")
+
+
 def check_dataset(root: str) -> None:
     """Fail early, naming the root (redacted), when it is not a finished dataset."""
     if not storage.exists(storage.join(root, layout.MANIFEST_FILE)):
@@ -65,9 +72,7 @@ def start_dashboard(root: str, port: int = DEFAULT_PORT, host: str = "127.0.0.1"
                     compare: list[str] | None = None, allow_remote: bool = False,
                     quiet: bool = False) -> subprocess.Popen:
     """Start Streamlit serving the dashboard for ``root``; returns the running process."""
-    if not is_loopback(host) and not allow_remote:
-        raise DashboardError(f"refusing to bind {host}: the dashboard has no login; "
-                             "pass --allow-remote to serve beyond this machine")
+    check_bind(host, allow_remote)
     if not 0 < port < 65536:
         raise DashboardError(f"port must be 1-65535, got {port}")
     compare = list(compare or [])
@@ -116,9 +121,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def serve(process: subprocess.Popen) -> int:
-    """Wait for a started dashboard until Ctrl-C or until it exits; its exit code (0 after Ctrl-C)."""
+    """Wait for a started dashboard until it exits, or stop it on Ctrl-C, SIGTERM or SIGHUP (it
+    runs in its own session, so it would outlive us otherwise). Its exit code, or 0 when stopped."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return process.wait()
     except KeyboardInterrupt:
         stop(process)
         return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -132,8 +132,8 @@ def _finite(metric: str, table_schema: pl.Schema) -> pl.Expr:
 
 def rule_hours(ds: Dataset, rules: list[Rule]) -> pl.DataFrame:
     """Per policy rule: kept hours, kept rows that would fail it now, and rejected rows/hours it
-    accounts for (by the metric's value when rejects carry it, else by the rule named in the
-    reject detail)."""
+    accounts for (by the metric's value when rejects carry it, else by ``metric=`` in the reject
+    detail). For datasets whose manifest has no ``policy_report``."""
     index_schema, rejects_schema = ds.index_schema(), ds.rejects_schema()
     kept_hours = duration_expr(index_schema).sum() / 3600
     rows = []
@@ -146,7 +146,7 @@ def rule_hours(ds: Dataset, rules: list[Rule]) -> pl.DataFrame:
         if rule.metric in rejects_schema.names():
             failed = _fails(rule, rejects_schema)
         elif schema.REJECT_DETAIL in rejects_schema.names():
-            failed = pl.col(schema.REJECT_DETAIL).str.contains(rule.metric, literal=True).fill_null(False)
+            failed = pl.col(schema.REJECT_DETAIL).str.contains(f"{rule.metric}=", literal=True).fill_null(False)
         else:
             failed = pl.lit(False)
         row |= ds.rejects().filter(failed).select(

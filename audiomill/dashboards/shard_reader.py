@@ -1,8 +1,8 @@
 """Read one segment's FLAC and JSON straight from its shard by byte range, never the whole tar.
 
 The index gives ``shard`` (a file name), ``tar_offset`` (where the ``{key}.flac`` member's data
-starts) and ``flac_bytes``. The shard name is checked to be a plain ``shard-*.tar`` basename, so the
-only file this can open is one under ``<root>/shards/``; the tar headers around the range are
+starts) and ``flac_bytes``. The shard name is checked to be a plain ``shard-*.tar`` (or held
+``held-*.tar``) basename, so the only files this can open are shards of the dataset; the tar headers around the range are
 checked to name ``{key}.flac`` (with that size) and ``{key}.json``, so a stale or forged index row
 cannot make it return some other member's bytes.
 """
@@ -17,7 +17,9 @@ from typing import Any
 
 from audiomill import layout, storage
 
-SHARD_NAME = re.compile(r"^shard-[A-Za-z0-9_-]+\.tar$")
+SHARD_NAME = re.compile(r"^(shard|held)-[A-Za-z0-9_-]+\.tar$")
+"""Kept shards (``shards/shard-*.tar``) and held ones (``held/held-*.tar``: audio of policy-rejected
+segments); ``layout.shard_uri`` picks the directory from the prefix."""
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 BLOCK = tarfile.BLOCKSIZE
 MAX_FLAC_BYTES = 256 << 20  # 16 kHz mono FLAC: far more than any segment's hour
@@ -39,7 +41,7 @@ class SegmentAudio:
 
 
 def check_shard_name(name: Any) -> str:
-    """``name`` if it is a plain ``shard-*.tar`` basename (no separators, no ``..``); else raise."""
+    """``name`` if it is a plain ``shard-*.tar``/``held-*.tar`` basename (no separators, no ``..``)."""
     if not isinstance(name, str) or not SHARD_NAME.fullmatch(name):
         raise ShardReadError(f"refusing shard name {name!r}: not a plain shard-*.tar file name")
     return name

@@ -54,6 +54,11 @@ def mark_run_done() -> None:
     st.html(f'<span class="am-run-done" data-run="{runs}"></span>')
 
 
+def table_height(rows: int, max_px: int = 600) -> int:
+    """Pixels for a dataframe to show ``rows`` rows without scrolling (up to ``max_px``)."""
+    return min(max_px, 38 + 35 * max(rows, 1))
+
+
 def fmt_hours(hours: float | None) -> str:
     if hours is None:
         return "n/a"
@@ -135,12 +140,10 @@ def quality_page(ctx: Context) -> None:
         return
     rules = ds.policy()
     st.subheader("Metric summary")
-    st.dataframe(query(ds, "metric_summary"), hide_index=True)
+    summary = query(ds, "metric_summary")
+    st.dataframe(summary, hide_index=True, height=table_height(summary.height))
     if rules:
-        st.subheader("Policy")
-        st.markdown("\n".join(f"- `{r.name}`: {r.describe()}" for r in rules))
-        st.caption("Kept hours, kept rows that would fail each rule now, and rejected rows/hours per rule.")
-        st.dataframe(query(ds, "rule_hours", tuple(rules)), hide_index=True)
+        show_policy(ds, rules)
     else:
         st.info("No filter policy recorded in manifest.json: histograms show no thresholds.")
     measure = st.radio("bar height", ["count", "hours"], horizontal=True, key="quality_measure")
@@ -152,13 +155,36 @@ def quality_page(ctx: Context) -> None:
                                             measure))
 
 
+def show_policy(ds: Dataset, rules: list[Rule]) -> None:
+    """The rules, then kept/rejected hours per rule: the job's own report when the manifest has
+    one, else attributed from the tables."""
+    policy = ds.manifest.get("policy") if isinstance(ds.manifest.get("policy"), dict) else {}
+    st.subheader(f"Policy {policy.get('name', '')}".strip())
+    st.markdown("\n".join(f"- `{r.name}`: {r.describe()}" if r.name != r.metric else f"- {r.describe()}"
+                           for r in rules))
+    report = data.recorded_policy_report(ds.manifest)
+    if report is None:
+        st.caption("Kept hours, kept rows that would fail each rule now, and rejected rows/hours per rule.")
+        st.dataframe(query(ds, "rule_hours", tuple(rules)), hide_index=True)
+        return
+    cols = st.columns(3)
+    cols[0].metric("policy kept hours", fmt_hours(report.get("kept_hours")))
+    cols[1].metric("policy rejected hours", fmt_hours(report.get("rejected_hours")))
+    cols[2].metric("policy rejected segments", fmt_count(report.get("rejected_segments")))
+    st.caption("Per rule: segments/hours failing it, and failing only it (recorded when the policy ran).")
+    st.dataframe(pl.DataFrame([r for r in report["rules"] if isinstance(r, dict)], infer_schema_length=None),
+                 hide_index=True)
+
+
 def histogram_chart(frame: pl.DataFrame, metric: str, rules: list[Rule], measure: str) -> alt.LayerChart:
     """Stacked kept/rejected bars with each rule's min/max drawn as a dashed line."""
-    bars = alt.Chart(frame).mark_bar().encode(
+    bars = alt.Chart(frame).mark_bar(binSpacing=0, strokeWidth=1).encode(
         x=alt.X("bin_start:Q", bin="binned", title=metric), x2="bin_end:Q",
         y=alt.Y(f"{measure}:Q", stack=True, title=measure),
         color=alt.Color("status:N", scale=alt.Scale(domain=["kept", "rejected"],
                                                     range=[KEPT_COLOR, REJECTED_COLOR])),
+        stroke=alt.Stroke("status:N", legend=None, scale=alt.Scale(domain=["kept", "rejected"],
+                                                                   range=[KEPT_COLOR, REJECTED_COLOR])),
         tooltip=["bin_start", "bin_end", "status", "count", "hours"])
     lines = [{"threshold": f"{r.name} {side}", "value": value}
              for r in rules for side, value in (("min", r.min), ("max", r.max)) if value is not None]
@@ -219,6 +245,11 @@ def shards_page(ctx: Context) -> None:
     st.dataframe(_styled_outliers(table) if table.height <= MAX_STYLED_ROWS else table, hide_index=True,
                  column_config={"hours": st.column_config.NumberColumn(format="%.4f"),
                                 "bytes": st.column_config.NumberColumn(format="%d")})
+    held = [s for s in ds.manifest.get("held_shards") or [] if isinstance(s, dict)]
+    if held:
+        st.subheader("Held shards")
+        st.caption("Audio of policy-rejected segments, kept so a new policy can bring them back.")
+        st.dataframe(pl.DataFrame(held, infer_schema_length=None), hide_index=True)
 
 
 def _styled_outliers(table: pl.DataFrame) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -142,7 +143,18 @@ def scan_dir(directory: str | Path) -> tuple[ModelFile, ...]:
         raise RegistryError(f"{root} is not a directory")
     paths = sorted(p for p in root.rglob("*") if p.is_file()
                    and not any(part.startswith(".") for part in p.relative_to(root).parts))
-    return tuple(ModelFile(p.relative_to(root).as_posix(), p.stat().st_size, hash_file(p)) for p in paths)
+    files = []
+    for path in paths:
+        stat = path.stat()
+        files.append(ModelFile(path.relative_to(root).as_posix(), stat.st_size,
+                               _hash_unchanged(str(path.resolve()), stat.st_size, stat.st_mtime_ns)))
+    return tuple(files)
+
+
+@functools.lru_cache(maxsize=1024)
+def _hash_unchanged(path: str, size: int, mtime_ns: int) -> str:
+    """``hash_file``, remembered while the file keeps its size and mtime (CLI check + job run)."""
+    return hash_file(path)
 
 
 class ModelRegistry:

@@ -21,6 +21,7 @@ from audiomill.config import CleanConfig
 from audiomill.orchestration.finalize import finalize_dataset
 from audiomill.orchestration.runners import make_runner
 from audiomill.pipelines import ingest
+from audiomill.pipelines.asr import pin_asr_model
 from audiomill.pipelines.clean import clean_stages
 
 logger = logging.getLogger(__name__)
@@ -97,12 +98,13 @@ def run_clean(cfg: CleanConfig, progress: JobProgress | None = None) -> dict[str
         raise ValueError("output is required")
     progress = progress or JobProgress()
     started = time.time()
+    cfg, models = pin_asr_model(cfg)  # before fingerprints: name@production -> name@<version>
     plan = plan_job(cfg)
     progress.planned(plan)
     logger.info("%d parts, %d to run", len(plan.parts), len(plan.todo))
     stats_by_part = {p.part_id: p.done_stats for p in plan.parts if p.done_stats is not None}
     runner = make_runner(cfg.runner)
-    for batch in runner.run([p.uri for p in plan.todo], clean_stages(cfg)):
+    for batch in runner.run([p.uri for p in plan.todo], clean_stages(cfg, models)):
         for part_id, text in zip(batch[schema.PART_ID].to_pylist(), batch["stats_json"].to_pylist()):
             stats = json.loads(text)
             stats_by_part[part_id] = stats
@@ -111,4 +113,5 @@ def run_clean(cfg: CleanConfig, progress: JobProgress | None = None) -> dict[str
     if missing:
         raise RuntimeError(f"parts never finished: {missing[:10]}")
     return finalize_dataset(cfg, plan, stats_by_part, time.time() - started,
-                            resumed_parts=len(plan.parts) - len(plan.todo))
+                            resumed_parts=len(plan.parts) - len(plan.todo),
+                            models={k: m.manifest_entry() for k, m in models.items()})

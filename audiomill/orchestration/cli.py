@@ -15,10 +15,11 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from audiomill import __version__, storage
 from audiomill.config import CleanConfig, ConfigError, load_config
+from audiomill.orchestration.models_cli import models_app
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -26,6 +27,7 @@ app = typer.Typer(
     name="audiomill", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Turn raw audio into clean, segmented WebDataset shards for audio LLMs.\n\n"
          "Start with `audiomill demo`, then `audiomill clean DIR --out OUT` on your own audio.")
+app.add_typer(models_app, name="models")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -47,30 +49,51 @@ def _build_config(inputs: list[str], out: str, config: Path | None, sets: list[s
 
 @app.command()
 def clean(
-    inputs: Annotated[list[str], typer.Argument(help="Audio files, directories, manifests (.jsonl/.csv/"
-                                                      ".parquet), .tar archives or s3:// prefixes.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output dataset: a directory or s3:// prefix.")],
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        help="Audio files, directories, manifests (.jsonl/.csv/.parquet), .tar archives or s3:// "
+             "prefixes (or `inputs:` in --config).")] = None,
+    out: Annotated[Optional[str], typer.Option(
+        "--out", "-o", help="Output dataset: a directory or s3:// prefix (or `output:` in --config).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML or TOML job config.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a config value, e.g. --set vad.threshold=0.6 (repeatable).")] = None,
     runner: Annotated[Optional[str], typer.Option(help="ray (default) or local (in-process, for debugging).")] = None,
     cpus: Annotated[Optional[int], typer.Option(help="CPUs for the local Ray instance.")] = None,
+    gpus: Annotated[Optional[float], typer.Option(help="Run ASR on CUDA with this many GPUs per actor "
+                                                       "(0.25 puts 4 actors on a card).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate config and list parts; run nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of tables.")] = False,
+    address: Annotated[Optional[str], typer.Option(
+        "--address", help="Submit to a Ray cluster's Jobs API (http://HEAD:8265, or `auto` for the cluster "
+                          "from `audiomill cluster up`) instead of running here.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="With --address: print the job id and return.")] = False,
+    policy: Annotated[Optional[str], typer.Option(
+        "--policy", help="Filter policy YAML; `default` (the shipped one) unless set; `none` keeps every "
+                         "segment.")] = None,
 ) -> None:
     """Decode, detect speech, cut segments and write WebDataset shards with index, rejects and manifest.
 
+    Every segment gets quality metrics (q_* columns); a filter policy (--policy) rejects segments
+    failing its rules, and a per-rule report of kept/rejected hours is printed at the end.
     Rerunning the same command resumes: finished parts are skipped.
 
     Example: audiomill clean ./raw s3://bucket/crawl-01 --out ./dataset --set vad.threshold=0.6
     """
     from audiomill.orchestration.clean_job import plan_job, run_clean
+    from audiomill.pipelines.asr import pin_asr_model
     from audiomill.orchestration.progress import RichJobProgress
     from audiomill.pipelines.ingest import check_inputs
 
     try:
-        cfg = _build_config(inputs, out, config, set_, runner, cpus)
+        gpu_sets = ["asr.device=cuda", f"asr.num_gpus={gpus}"] if gpus else []
+        policy_sets = [f"policy={_policy_value(policy)}"] if policy else []
+        cfg = _build_config(inputs or [], out or "", config, [*(set_ or []), *gpu_sets, *policy_sets],
+                            runner, cpus)
+        if not cfg.output:
+            raise ConfigError("output: give --out (or `output:` in the config file)")
         check_inputs(cfg.inputs)
+        cfg.policy_digest()  # a missing or invalid policy file is a usage error
+        cfg, _ = pin_asr_model(cfg)  # a missing model or registry version is a usage error
         if dry_run:
             plan = plan_job(cfg)
             result = {"parts": len(plan.parts), "parts_to_run": len(plan.todo), "sources": plan.sources,
@@ -80,6 +103,11 @@ def clean(
             return
     except (ConfigError, FileNotFoundError, ValueError) as err:
         raise _usage_error(str(err)) from err
+    if address:
+        from audiomill.orchestration.cli_ops import submit_and_follow
+
+        submit_and_follow(cfg, address, detach, as_json)
+        return
     _quiet_ray_logs()
     try:
         if as_json:
@@ -100,6 +128,62 @@ def clean(
         print(json.dumps(manifest, indent=2))
     else:
         _print_summary(_summary(cfg.output))
+        if manifest.get("policy_report"):
+            _print_policy_report(manifest["policy"], manifest["policy_report"])
+
+
+@app.command()
+def curate(
+    dataset: Annotated[str, typer.Argument(help="A dataset made by `audiomill clean` (dir or s3://).")],
+    policy: Annotated[str, typer.Option("--policy", "-p", help="Filter policy YAML to apply (`default` = "
+                                                                "the shipped one).")],
+    out: Annotated[Optional[str], typer.Option(
+        "--out", "-o", help="Write the curated dataset here (shards hard-linked or copied, never re-packed); "
+                            "default: rewrite DATASET's index, rejects and manifest in place.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print policy, report and counts as JSON.")] = False,
+) -> None:
+    """Re-apply a filter policy to a finished dataset without decoding audio.
+
+    Kept and policy-rejected segments are re-evaluated from index.parquet and rejects.parquet, so a
+    segment an earlier policy rejected comes back when the new one keeps it. Prints kept/rejected
+    hours per rule (and hours failing only that rule) to help tune thresholds.
+
+    Example: audiomill curate ./dataset --policy strict.yaml --out ./dataset-strict
+    """
+    from audiomill.orchestration.curate import CurateError, curate_dataset
+
+    try:
+        manifest = curate_dataset(dataset, policy, out)
+    except (ConfigError, FileNotFoundError) as err:
+        raise _usage_error(str(err)) from err
+    except CurateError as err:
+        err_console.print(f"[red]curate failed:[/red] {escape(str(err))}")
+        raise typer.Exit(EXIT_FAILED) from err
+    if as_json:
+        print(json.dumps({key: manifest[key] for key in ("policy", "policy_report", "counts", "hours_out",
+                                                          "rejects_by_reason", "accounting")}, indent=2))
+    else:
+        _print_policy_report(manifest["policy"], manifest["policy_report"])
+        console.print(f"wrote [bold]{out or dataset}[/bold]: {manifest['counts']['segments']} segments, "
+                      f"{manifest['hours_out']:.3f} h kept")
+
+
+def _policy_value(policy: str) -> str:
+    """A --policy argument as a ``--set policy=`` value (YAML): `none` disables filtering."""
+    return "null" if policy.strip().lower() == "none" else json.dumps(policy)
+
+
+def _print_policy_report(policy: dict[str, Any], report: dict[str, Any]) -> None:
+    table = Table(Column("rule", no_wrap=True), Column("bounds", no_wrap=True), "rejected segs",
+                  "rejected h", "h failing only this rule",
+                  title=f"policy {policy['name']} ({policy['digest']}): kept {report['kept_hours']:.3f} h "
+                        f"({report['kept_segments']} segs), rejected {report['rejected_hours']:.3f} h "
+                        f"({report['rejected_segments']}) of {report['total_hours']:.3f} h")
+    for row in report["rules"]:
+        bounds = " ".join(f"{k} {row[k]:g}" for k in ("min", "max") if row[k] is not None)
+        table.add_row(row["metric"], bounds, str(row["rejected_segments"]), f"{row['rejected_hours']:.3f}",
+                      f"{row['only_hours']:.3f}")
+    console.print(table)
 
 
 @app.command()
@@ -196,16 +280,17 @@ def dashboard(
 ) -> None:
     """Open the quality dashboard (Streamlit): overview, metric histograms, rejects, shards, listen.
 
-    Serves on http://127.0.0.1:PORT until Ctrl-C; nothing leaves this machine.
+    Serves http://127.0.0.1:PORT (this machine only, unless --allow-remote) until Ctrl-C.
 
     Example: audiomill dashboard ./dataset --port 8502 --compare ./older-dataset
     """
-    from audiomill.dashboards.launch import DashboardError, free_port, serve, start_dashboard
+    from audiomill.dashboards.launch import DashboardError, check_bind, free_port, serve, start_dashboard
 
     try:
+        check_bind(host, allow_remote)
         port = port or free_port(host)
         process = start_dashboard(dataset, port, host, compare or [], allow_remote=allow_remote)
-    except (DashboardError, FileNotFoundError) as err:
+    except (DashboardError, FileNotFoundError, OSError) as err:
         raise _usage_error(storage.redact(str(err))) from err
     console.print(f"dashboard for {storage.redact(dataset)} at http://{host}:{port} (Ctrl-C stops)")
     raise typer.Exit(serve(process))
@@ -232,6 +317,16 @@ def demo(
     clean(inputs=[str(corpus)], out=str(workdir / "dataset"), config=None, set_=None, runner=runner,
           cpus=cpus, dry_run=False, as_json=False)
     console.print(f"dataset: [bold]{workdir / 'dataset'}[/bold]  (try: audiomill inspect {workdir / 'dataset'})")
+
+
+def _register_ops() -> None:
+    from audiomill.orchestration.cli_ops import cluster_app, jobs_app
+
+    app.add_typer(cluster_app, name="cluster")
+    app.add_typer(jobs_app, name="jobs")
+
+
+_register_ops()
 
 
 def _summary(root: str) -> dict[str, Any]:
@@ -263,7 +358,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         histogram.add_row(bucket["range_s"], str(bucket["segments"]))
     console.print(histogram)
     if summary["rejects"]:
-        rejects = Table("stage", "reason", "sources", title="top reject reasons")
+        rejects = Table("stage", "reason", "rows", title="top reject reasons (a row is a source or a segment)")
         for row in summary["rejects"][:10]:
             rejects.add_row(row["stage"], row["reason"], str(row["count"]))
         console.print(rejects)

@@ -45,5 +45,6 @@ class RichCrawlProgress(CrawlProgress):
         s = self.stats
         done = s.fetched + s.cached + s.failed + s.pages
         reasons = ", ".join(f"{k} {v}" for k, v in s.failed_by_reason.most_common()) or "none"
-        return Text(f"crawl {done:,}/{s.urls:,} URLs   fetched {s.fetched:,} ({s.bytes_fetched / 1e6:,.1f} MB)"
+        return Text(f"crawl {done:,}/{s.urls:,} URLs   "
+                    f"fetched {s.fetched:,} ({s.bytes_fetched / 1e6:,.1f} MB)"
                     f"   already fetched {s.cached:,}   pages {s.pages:,}   failed {s.failed:,} ({reasons})")

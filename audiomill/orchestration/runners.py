@@ -75,10 +75,12 @@ class RayRunner:
         for group in _group_by_device([LoadPartStage(), *stages]):
             gpus = max(s.resources.num_gpus for s in group)
             cpu = max(s.resources.num_cpus for s in group)
+            size = (_gpu_pool_size(ray.cluster_resources(), gpus, len(part_uris)) if gpus
+                    else min(pool, len(part_uris)))
             dataset = dataset.map_batches(
                 _bound_chain(group), batch_size=None, batch_format="pyarrow",
                 zero_copy_batch=True, num_cpus=cpu, num_gpus=gpus or None,
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=min(pool, len(part_uris))))
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size))
         yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
 
     def _init_ray(self, ray) -> None:  # noqa: ANN001 - the ray module
@@ -88,6 +90,8 @@ class RayRunner:
         kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
         if self.cfg.address:
             ray.init(address=self.cfg.address, **kwargs)
+        elif os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster, whatever num_cpus says
+            ray.init(address="auto", **kwargs)
         else:
             ray.init(num_cpus=self.cfg.num_cpus, **kwargs)
         logger.info("ray resources: %s", ray.cluster_resources())
@@ -114,6 +118,15 @@ def _group_by_device(stages: Sequence[Stage]) -> list[list[Stage]]:
         else:
             groups.append([stage])
     return groups
+
+
+def _gpu_pool_size(cluster: dict[str, float], gpus_per_actor: float, parts: int) -> int:
+    """Actors of a GPU group that fit the cluster's GPUs at once (0.25 GPU each: 4 per card)."""
+    available = cluster.get("GPU", 0.0)
+    if available < gpus_per_actor:
+        raise RuntimeError(f"a stage needs {gpus_per_actor} GPU per actor but the Ray cluster has "
+                           f"{available:g} GPUs; use a GPU cluster or run ASR on CPU (asr.device=cpu)")
+    return max(1, min(parts, int(available / gpus_per_actor + 1e-9)))
 
 
 def make_runner(cfg: RunnerConfig) -> LocalRunner | RayRunner:

@@ -145,3 +145,14 @@ def _first_speech(segments: list[np.ndarray]) -> np.ndarray:
 def _floats(values) -> pa.Array:  # noqa: ANN001 - any iterable of float | None
     """float64 column; NaN (no text decoded) becomes null so min/max policy rules skip it."""
     return pa.array([None if v is None or math.isnan(v) else float(v) for v in values], pa.float64())
+
+
+def pin_asr_model(cfg: CleanConfig) -> tuple[CleanConfig, dict[str, ResolvedModel]]:
+    """Resolve ``asr.model`` once for a job and pin a registry alias (``@production``) to its
+    exact version in the config, so part fingerprints change when the alias moves."""
+    if not cfg.asr.enabled:
+        return cfg, {}
+    model = resolve_asr_model(cfg)
+    if model.registry is not None:
+        cfg = cfg.model_copy(update={"asr": cfg.asr.model_copy(update={"model": model.ref})})
+    return cfg, {"asr": model}

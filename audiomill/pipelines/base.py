@@ -78,8 +78,12 @@ def concat(*tables: pa.Table) -> pa.Table:
 
 
 def with_rejects(table: pa.Table, stage: str, reasons: list[str | None],
-                 details: list[str | None]) -> pa.Table:
-    """Set reject columns on ``table`` rows; ``None`` reason leaves a row active."""
+                 details: list[str | None], keep_audio: bool = False) -> pa.Table:
+    """Set reject columns on ``table`` rows; ``None`` reason leaves a row active.
+
+    Rejected rows lose their audio unless ``keep_audio`` (the policy stage keeps it so the writer
+    can hold policy-rejected segments for ``audiomill curate``).
+    """
     for name, values in ((schema.REJECT_STAGE, [stage if r else None for r in reasons]),
                          (schema.REJECT_REASON, reasons), (schema.REJECT_DETAIL, details)):
         array = pa.array(values, pa.string())
@@ -88,7 +92,7 @@ def with_rejects(table: pa.Table, stage: str, reasons: list[str | None],
             table = table.set_column(table.column_names.index(name), name, array)
         else:
             table = table.append_column(name, array)
-    if schema.AUDIO in table.column_names:  # rejected rows need no audio downstream
+    if schema.AUDIO in table.column_names and not keep_audio:  # rejected rows need no audio downstream
         audio = pc.if_else(pc.is_valid(table[schema.REJECT_REASON]),
                            pa.scalar(None, table.schema.field(schema.AUDIO).type), table[schema.AUDIO])
         table = table.set_column(table.column_names.index(schema.AUDIO), schema.AUDIO, audio)

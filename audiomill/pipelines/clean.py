@@ -8,8 +8,14 @@ import io
 
 from audiomill import schema, storage
 from audiomill.config import CleanConfig
+from audiomill.curation.policy import load_policy
+from audiomill.models.registry import ResolvedModel
+from audiomill.pipelines.asr import AsrStage, resolve_asr_model
 from audiomill.pipelines.base import Resources, Stage
 from audiomill.pipelines.decode import DecodeStage
+from audiomill.pipelines.dedup_features import DedupFeaturesStage
+from audiomill.pipelines.policy import PolicyStage
+from audiomill.pipelines.quality import QualityStage
 from audiomill.pipelines.segment import SegmentStage
 from audiomill.pipelines.vad import VadStage
 from audiomill.pipelines.writer import WriterStage
@@ -31,11 +37,22 @@ class LoadPartStage(Stage):
         return pa.concat_tables(parts) if parts else table
 
 
-def clean_stages(cfg: CleanConfig) -> list[Stage]:
-    """Stages after part loading, ending with the writer (which emits one stats row per part)."""
+def clean_stages(cfg: CleanConfig, models: dict[str, ResolvedModel] | None = None) -> list[Stage]:
+    """Stages after part loading, ending with the writer (which emits one stats row per part).
+
+    ``models`` are the job's pinned models (``pipelines.asr.pin_asr_model``); resolved here if absent.
+    """
+    asr: list[Stage] = []
+    if cfg.asr.enabled:
+        model = (models or {}).get("asr") or resolve_asr_model(cfg)
+        asr = [AsrStage(cfg.asr, model, cfg.models.cache_dir)]
     return [
         DecodeStage(cfg.decode),
         VadStage(cfg.vad),
         SegmentStage(),
+        QualityStage(),
+        *asr,
+        *([PolicyStage(load_policy(cfg.policy))] if cfg.policy else []),
+        *([DedupFeaturesStage(cfg.dedup)] if cfg.dedup.enabled else []),  # last: sees every metric column
         WriterStage(cfg.output, cfg.shard, cfg.fingerprint()),
     ]

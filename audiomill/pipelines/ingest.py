@@ -231,10 +231,11 @@ _REJECT_KEYS = (schema.REJECT_STAGE, schema.REJECT_REASON, schema.REJECT_DETAIL)
 def _arrived_rejected(path: str, record: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
     """A manifest row an earlier step (e.g. crawl) rejected keeps its stage, reason and detail.
 
-    ``path`` is kept as given (e.g. the redacted URL that was never fetched); nothing is read.
+    ``path`` is only shown, redacted (e.g. the URL that was never fetched); nothing is read, so
+    the earlier verdict wins over the query-string check (but not over non-UTF-8 names).
     """
     row = _file_row(path, None, metadata=metadata)
-    if row.get(schema.REJECT_REASON):
+    if _valid_text(path) is None:
         return row
     try:
         reason = RejectReason(record[schema.REJECT_REASON])
@@ -243,7 +244,7 @@ def _arrived_rejected(path: str, record: dict[str, Any], metadata: dict[str, Any
         return _rejected(row, RejectReason.BAD_MANIFEST_ROW,
                          f"unknown reject reason or stage: {record.get(schema.REJECT_REASON)!r}"[:300])
     return {**row, schema.REJECT_STAGE: stage.value, schema.REJECT_REASON: reason.value,
-            schema.REJECT_DETAIL: str(record.get(schema.REJECT_DETAIL) or "")[:300]}
+            schema.REJECT_DETAIL: storage.redact(str(record.get(schema.REJECT_DETAIL) or ""))[:300]}
 
 
 def _manifest_records(uri: str) -> Iterator[dict[str, Any]]:

@@ -27,8 +27,8 @@ _EXCLUDED_FROM_JSON = {schema.AUDIO, schema.PART_ID, schema.PART_SOURCES, schema
                        schema.READ_URI, schema.SOURCE_OFFSET}
 
 
-def shard_name(part_id: int, number: int) -> str:
-    return f"shard-{part_id:06d}-{number:03d}.tar"
+def shard_name(part_id: int, number: int, prefix: str = "shard") -> str:
+    return f"{prefix}-{part_id:06d}-{number:03d}.tar"
 
 
 @dataclass
@@ -65,11 +65,12 @@ def segment_json(row: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def pack_shards(rows: list[dict[str, Any]], part_id: int, cfg: ShardConfig) -> Iterator[ShardInfo]:
+def pack_shards(rows: list[dict[str, Any]], part_id: int, cfg: ShardConfig,
+                prefix: str = "shard") -> Iterator[ShardInfo]:
     """Pack segment rows (each with ``key`` and ``audio`` float32 bytes) into shards, in key order."""
     rows = sorted(rows, key=lambda r: r[schema.KEY])
     number = 0
-    buffer, tar, shard = _open_shard(part_id, number)
+    buffer, tar, shard = _open_shard(part_id, number, prefix)
     for row in rows:
         samples = np.frombuffer(row[schema.AUDIO], dtype=np.float32)
         flac = encode_flac(samples, cfg.flac_compression)
@@ -82,15 +83,15 @@ def pack_shards(rows: list[dict[str, Any]], part_id: int, cfg: ShardConfig) -> I
         if buffer.tell() >= cfg.target_bytes or shard.samples >= cfg.max_samples:
             yield _close_shard(buffer, tar, shard)
             number += 1
-            buffer, tar, shard = _open_shard(part_id, number)
+            buffer, tar, shard = _open_shard(part_id, number, prefix)
     if shard.samples:
         yield _close_shard(buffer, tar, shard)
 
 
-def _open_shard(part_id: int, number: int) -> tuple[io.BytesIO, tarfile.TarFile, ShardInfo]:
+def _open_shard(part_id: int, number: int, prefix: str) -> tuple[io.BytesIO, tarfile.TarFile, ShardInfo]:
     buffer = io.BytesIO()
     tar = tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT)
-    return buffer, tar, ShardInfo(shard_name(part_id, number))
+    return buffer, tar, ShardInfo(shard_name(part_id, number, prefix))
 
 
 def _close_shard(buffer: io.BytesIO, tar: tarfile.TarFile, shard: ShardInfo) -> ShardInfo:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from audiomill import layout, schema, storage
 from audiomill.config import ShardConfig
+from audiomill.curation.dedup.features import split_features
 from audiomill.pipelines.base import Resources, Stage, split_rejected
 from audiomill.pipelines.shards import pack_shards
 
@@ -64,6 +65,8 @@ class WriterStage(Stage):
         if len(source_ids) != expected:
             raise PartIncompleteError(f"part {part_id}: {len(source_ids)} of {expected} sources in one batch")
         kept, rejected = split_rejected(rows)
+        kept, features = split_features(kept)  # dedup features go to their own table, not index/shards
+        rejected = rejected.drop_columns([c for c in rejected.column_names if schema.is_dedup_feature(c)])
         kept_rows = kept.to_pylist()
         shards = []
         offsets: dict[str, tuple[str, int, int]] = {}
@@ -71,13 +74,20 @@ class WriterStage(Stage):
             storage.write_bytes(layout.shard_uri(self.output, shard.name), shard.data)
             offsets.update({k: (shard.name, o, n) for k, (o, n) in shard.offsets.items()})
             shards.append(shard.summary())
+        held_shards = []  # policy-rejected segments keep their audio for `audiomill curate`
+        for shard in pack_shards(_held_rows(rejected), part_id, self.cfg, prefix=layout.HELD_PREFIX):
+            storage.write_bytes(layout.shard_uri(self.output, shard.name), shard.data)
+            offsets.update({k: (shard.name, o, n) for k, (o, n) in shard.offsets.items()})
+            held_shards.append(shard.summary())
         index = _index_table(kept, offsets)
-        rejects = _reject_table(rejected)
+        rejects = _reject_table(rejected, offsets)
         _write_parquet(layout.part_file(self.output, part_id, layout.INDEX_FILE), index)
         _write_parquet(layout.part_file(self.output, part_id, layout.REJECTS_FILE), rejects)
+        _write_parquet(layout.part_file(self.output, part_id, layout.FEATURES_FILE), features)
         stats = _part_stats(rows, kept, rejected, shards)
         if stats["sources"] != stats["kept_sources"] + stats["rejected_sources"]:
             raise RuntimeError(f"part {part_id}: accounting broken {stats}")
+        stats["held_shards"] = held_shards
         stats["stage_seconds"][self.name] = time.perf_counter() - started
         marker = {"part_id": part_id, "config_fingerprint": self.config_fingerprint,
                   "part_fingerprint": rows[schema.PART_FINGERPRINT][0].as_py(), "stats": stats}
@@ -98,8 +108,23 @@ def _index_table(kept: pa.Table, offsets: dict[str, tuple[str, int, int]]) -> pa
     return conform(index, schema.INDEX_SCHEMA)
 
 
-def _reject_table(rejected: pa.Table) -> pa.Table:
-    return conform(rejected, schema.REJECT_SCHEMA).sort_by(schema.SOURCE_URI)
+def _held_rows(rejected: pa.Table) -> list[dict[str, Any]]:
+    """Rejected segments that still carry audio (policy rejects), without their reject columns."""
+    if schema.AUDIO not in rejected.column_names or rejected.num_rows == 0:
+        return []
+    held = rejected.filter(pc.is_valid(rejected[schema.AUDIO]))
+    return held.drop_columns([f.name for f in schema.REJECT_FIELDS]).to_pylist()
+
+
+def _reject_table(rejected: pa.Table, offsets: dict[str, tuple[str, int, int]]) -> pa.Table:
+    """Reject rows plus their metric columns; held segments also get shard/offset/bytes."""
+    keys = rejected[schema.KEY].to_pylist() if schema.KEY in rejected.column_names else [None] * rejected.num_rows
+    where = [offsets.get(k) if k else None for k in keys]
+    for position, (name, kind) in enumerate(((schema.SHARD, pa.string()), (schema.TAR_OFFSET, pa.int64()),
+                                             (schema.FLAC_BYTES, pa.int64()))):
+        rejected = rejected.append_column(name, pa.array([w[position] if w else None for w in where], kind))
+    ordered = conform(rejected, schema.REJECT_SCHEMA)
+    return ordered.sort_by([(schema.SOURCE_URI, "ascending"), (schema.KEY, "ascending")])
 
 
 def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
@@ -113,8 +138,6 @@ def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
         fields.append(f.with_nullable(True))
     extra = [c for c in table.column_names if c not in target.names and c in table.column_names
              and c not in _NOT_INDEXED and not schema.is_timing_column(c)]
-    if target is schema.REJECT_SCHEMA:
-        extra = []
     for name in extra:
         arrays.append(table[name])
         fields.append(table.schema.field(name))

@@ -61,6 +61,7 @@ SPEECH_SPECS = [
     ("speech/en/en_us_f5_48k", "en-us+f5", "en", "opus", 48_000, 1),
 ]
 DUP_SOURCE = "speech/en/en_f3_22k.wav"
+LONG_SOURCE = "speech/en/long_40s_16k.flac"
 
 
 def reject(reason: RejectReason) -> str:
@@ -294,8 +295,16 @@ def _add_duplicates(build: _Builder) -> None:
     copy_rel = "dups/en_f3_22k_copy.wav"
     (build.root / copy_rel).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(build.root / DUP_SOURCE, build.root / copy_rel)
-    common = dict(kind="duplicate", expect=[KEPT], text=source.text, voice=source.voice,
+    # dedup keeps one member of the group (best score, then longest, then smallest key: a hash of
+    # the path), so the original may go too, as an exact or (next to the mp3) an audio duplicate
+    group = [KEPT, reject(RejectReason.DUPLICATE_EXACT), reject(RejectReason.DUPLICATE_AUDIO)]
+    source.expect = list(group)
+    common = dict(kind="duplicate", expect=group, text=source.text, voice=source.voice,
                   duplicate_of=DUP_SOURCE)
+    for entry in build.files:  # long_40s_16k speaks every EN sentence in en-us: the same audio
+        if entry.kind == "speech" and entry.voice == "en-us" and entry.text in EN:
+            entry.expect, entry.duplicate_of = [KEPT, reject(RejectReason.DUPLICATE_AUDIO)], LONG_SOURCE
+            entry.note = "its sentence also occurs in long_40s_16k.flac, same voice: a near duplicate"
     spans = [list(span) for span in source.speech_spans]
     entry = dataclasses.replace(source, path=copy_rel, speech_spans=spans, note="byte copy", **common)
     build.record(entry, build.root / copy_rel)

@@ -35,10 +35,12 @@ class RequestRecord:
     path: str
     query: str
     arrived_s: float  # time.monotonic() when the request line was read
+    connected_s: float  # time.monotonic() when the server accepted the connection (less jitter)
     headers: dict[str, str]
     status: int = 0
     bytes_sent: int = 0
     client_gone: bool = False  # the client closed the connection before the body was complete
+    answered_s: float | None = None  # time.monotonic() just before the reply's first byte
     finished_s: float | None = None  # time.monotonic() when the server was done with it
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -112,7 +114,7 @@ class HttpTestServer:
         self.requests: list[RequestRecord] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _TimedServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -135,7 +137,7 @@ class HttpTestServer:
         return self.hits(path)
 
     def __enter__(self) -> HttpTestServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._httpd = _TimedServer(("127.0.0.1", 0), _handler_class(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="http-test-server", daemon=True)
@@ -152,10 +154,25 @@ class HttpTestServer:
 
     def _record(self, handler: BaseHTTPRequestHandler) -> RequestRecord:
         parts = urlsplit(handler.path)
-        record = RequestRecord(parts.path, parts.query, time.monotonic(), dict(handler.headers.items()))
+        now = time.monotonic()
+        connected_s = self._httpd.accepted_s.pop(id(handler.request), now) if self._httpd else now
+        record = RequestRecord(parts.path, parts.query, now, connected_s, dict(handler.headers.items()))
         with self._lock:
             self.requests.append(record)
         return record
+
+
+class _TimedServer(ThreadingHTTPServer):
+    """Notes when each connection was accepted, on the one accepting thread, before a handler
+    thread exists: request spacing measured there is not blurred by thread start-up."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.accepted_s: dict[int, float] = {}
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.accepted_s[id(request)] = time.monotonic()
+        super().process_request(request, client_address)
 
 
 def _handler_class(server: HttpTestServer) -> type[BaseHTTPRequestHandler]:
@@ -178,6 +195,7 @@ def _handler_class(server: HttpTestServer) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, record: RequestRecord, reply: Reply) -> None:
             record.status = reply.status
+            record.answered_s = time.monotonic()
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)

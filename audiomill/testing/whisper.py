@@ -25,6 +25,9 @@ from pathlib import Path
 
 TINY_DIMS = {"d_model": 64, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 2,
              "decoder_attention_heads": 2, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128}
+LARGE_V2_DIMS = {"d_model": 1280, "encoder_layers": 32, "decoder_layers": 32, "encoder_attention_heads": 20,
+                 "decoder_attention_heads": 20, "encoder_ffn_dim": 5120, "decoder_ffn_dim": 5120}
+"""Real large-v2 shapes (80 mel bins, the multilingual vocabulary): random weights of real cost."""
 MULTILINGUAL_VOCAB = 51865
 ENGLISH_VOCAB = 51864
 
@@ -72,8 +75,10 @@ def tiny_whisper_dir(multilingual: bool = True, seed: int = 0) -> Path:
     return build_tiny_whisper(_temp_dir("tiny-whisper-") / "model", multilingual, seed)
 
 
-def build_tiny_whisper(output_dir: Path, multilingual: bool = True, seed: int = 0) -> Path:
-    """Random tiny Whisper -> ``transformers`` checkpoint -> CTranslate2 dir at ``output_dir``."""
+def build_tiny_whisper(output_dir: Path, multilingual: bool = True, seed: int = 0,
+                       dims: dict[str, int] | None = None, quantization: str = "int8") -> Path:
+    """Random Whisper (``TINY_DIMS`` unless ``dims``) -> ``transformers`` checkpoint -> CTranslate2
+    dir at ``output_dir``."""
     import ctranslate2
     import torch
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
@@ -93,7 +98,7 @@ def build_tiny_whisper(output_dir: Path, multilingual: bool = True, seed: int = 
                            num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
                            decoder_start_token_id=sot, bos_token_id=eot, eos_token_id=eot,
                            pad_token_id=eot, suppress_tokens=ct2_config["suppress_ids"],
-                           begin_suppress_tokens=ct2_config["suppress_ids_begin"], **TINY_DIMS)
+                           begin_suppress_tokens=ct2_config["suppress_ids_begin"], **(dims or TINY_DIMS))
     model = WhisperForConditionalGeneration(config).eval()
     model.generation_config = GenerationConfig(
         decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot,
@@ -105,7 +110,7 @@ def build_tiny_whisper(output_dir: Path, multilingual: bool = True, seed: int = 
         model.save_pretrained(hf_dir)
         _save_tokenizer(source / "tokenizer.json", Path(hf_dir))
         converter = ctranslate2.converters.TransformersConverter(hf_dir, copy_files=["tokenizer.json"])
-        converter.convert(str(output_dir), quantization="int8", force=True)
+        converter.convert(str(output_dir), quantization=quantization, force=True)
     return output_dir
 
 

@@ -20,17 +20,17 @@ def clean_dataset(demo_corpus, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out
 
 
-POLICY = {"name": "test-policy", "rules": [
-    {"name": "min_snr", "metric": "q_snr_db", "min": 10.0},
-    {"name": "logprob", "metric": "asr_avg_logprob", "min": -1.0, "max": 0.0},
-]}
+POLICY = {"name": "test-policy", "source": "test.yaml", "digest": "0" * 16, "rules": {
+    "q_snr_db": {"min": 10.0}, "asr_avg_logprob": {"min": -1.0, "max": 0.0}}}
 POLICY_REJECTED = 3  # kept segments the fixture moves to rejects as policy rejects
+HELD_PREFIX = "held-curated-"  # unlike any held shard `clean` itself writes
 
 
 @pytest.fixture(scope="session")
 def curated_dataset(clean_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of ``clean_dataset`` as later stages will leave it: q_*/asr_* columns, a policy in
-    the manifest, policy rejects that keep their shard location, dedup.parquet and two label rounds."""
+    """A copy of ``clean_dataset`` as the curation and ASR stages leave it: q_*/asr_* columns, a
+    policy and its report in the manifest, policy rejects whose audio sits in a held shard,
+    dedup.parquet and two label rounds."""
     import json
     import shutil
 
@@ -47,18 +47,31 @@ def curated_dataset(clean_dataset: Path, tmp_path_factory: pytest.TempPathFactor
         pl.col("source_uri").str.extract(r"/speech/([a-z]+)/").fill_null("und").alias("asr_language"),
         pl.format("transcript of {}", pl.col("key").str.slice(0, 6)).alias("asr_text"),
     )
-    worst = index.sort("q_snr_db").head(POLICY_REJECTED)["key"]
-    moved = index.filter(pl.col("key").is_in(worst)).with_columns(
-        pl.lit("policy").alias("reject_stage"), pl.lit("quality").alias("reject_reason"),
-        pl.format("q_snr_db={} < 10", pl.col("q_snr_db").round(2)).alias("reject_detail"))
-    index = index.filter(~pl.col("key").is_in(worst))
+    worst = index.sort("q_snr_db", "key").head(POLICY_REJECTED)
+    (out / "held").mkdir(exist_ok=True)
+    for shard in worst["shard"].unique():  # same tar bytes, so offsets stay valid
+        shutil.copy(out / "shards" / shard, out / "held" / shard.replace("shard-", HELD_PREFIX, 1))
+    moved = worst.with_columns(
+        pl.col("shard").str.replace("^shard-", HELD_PREFIX),
+        pl.lit("policy").alias("reject_stage"), pl.lit("policy").alias("reject_reason"),
+        pl.format("q_snr_db={}<min 10", pl.col("q_snr_db").round(3)).alias("reject_detail"))
+    index = index.filter(~pl.col("key").is_in(worst["key"]))
     rejects = pl.concat([pl.read_parquet(out / "rejects.parquet"), moved], how="diagonal_relaxed")
     index.write_parquet(out / "index.parquet")
     rejects.write_parquet(out / "rejects.parquet")
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest["policy"] = POLICY
+    hours = [float(index["audio_duration_s"].sum()) / 3600, float(moved["audio_duration_s"].sum()) / 3600]
+    manifest |= {"policy": POLICY, "policy_report": {
+        "segments": index.height + moved.height, "total_hours": sum(hours), "kept_segments": index.height,
+        "kept_hours": hours[0], "rejected_segments": moved.height, "rejected_hours": hours[1],
+        "rules": [{"metric": "q_snr_db", "min": 10.0, "max": None, "rejected_segments": moved.height,
+                   "rejected_hours": hours[1], "only_segments": moved.height, "only_hours": hours[1]},
+                  {"metric": "asr_avg_logprob", "min": -1.0, "max": 0.0, "rejected_segments": 0,
+                   "rejected_hours": 0.0, "only_segments": 0, "only_hours": 0.0}]}}
+    manifest["held_shards"] = (manifest.get("held_shards") or []) + [
+        {"name": n.replace("shard-", HELD_PREFIX, 1)} for n in worst["shard"].unique().sort()]
     manifest["counts"]["segments"] = index.height
-    manifest["hours_out"] = float(index["audio_duration_s"].sum()) / 3600
+    manifest["hours_out"] = hours[0]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     keys = index["key"].to_list()
     pl.DataFrame({"key": keys, "cluster_id": [k[:1] for k in keys], "kept": [i % 4 != 0 for i in range(len(keys))],

@@ -39,7 +39,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusTruth:
 def test_every_kind_and_outcome_is_present(corpus: CorpusTruth) -> None:
     assert set(corpus.by_kind()) == set(KINDS)
     assert set(corpus.by_expect()) == {
-        "kept", "reject:empty", "reject:decode_error", "reject:not_audio", "reject:no_speech"
+        "kept", "reject:empty", "reject:decode_error", "reject:not_audio", "reject:no_speech",
+        "reject:duplicate_exact", "reject:duplicate_audio",
     }
     assert all(outcome == KEPT or outcome.startswith("reject:") for f in corpus.files for outcome in f.expect)
 

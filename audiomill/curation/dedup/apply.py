@@ -1,0 +1,156 @@
+"""Apply dedup decisions to a finished part: shards, index rows, reject rows and stats.
+
+Dropped segments leave the kept shards: each affected ``shard-P-N.tar`` is rewritten without them
+and their members go to a companion ``held-dup-P-N.tar`` (held audio, like policy rejects), which
+the reject rows point at. Both are rebuilt from the union of the two tars every time, so running
+the global step again with other decisions moves members back instead of losing them; the part's
+own index and rejects (the writer's) are never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import tarfile
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from audiomill import layout, schema, storage
+from audiomill.curation.dedup.cluster import Decision
+from audiomill.pipelines.writer import conform
+
+DUP_PREFIX = f"{layout.HELD_PREFIX}-dup-"
+
+
+class MissingMemberError(RuntimeError):
+    """A shard lacks a segment its part index lists (its audio was removed outside audiomill)."""
+
+
+@dataclass
+class PartPatch:
+    """What dedup changes in one part's outputs."""
+
+    dropped: dict[str, Decision] = field(default_factory=dict)
+    locations: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # key -> shard, offset, bytes
+    shard_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # rewritten kept shards
+    held_summaries: list[dict[str, Any]] = field(default_factory=list)  # held-dup tars
+
+    def index(self, table: pa.Table) -> pa.Table:
+        """The part index without dropped rows, offsets updated where shards were rewritten."""
+        if not self.dropped and not self.locations:
+            return table
+        keep = pc.invert(pc.is_in(table[schema.KEY], pa.array(sorted(self.dropped), pa.string())))
+        return _relocate(table.filter(keep), self.locations)
+
+    def rejects(self, rejects: pa.Table, index: pa.Table) -> pa.Table:
+        """The part rejects plus one row per dropped segment (from its index row)."""
+        if not self.dropped:
+            return rejects
+        rows = index.filter(pc.is_in(index[schema.KEY], pa.array(sorted(self.dropped), pa.string())))
+        decisions = [self.dropped[k] for k in rows[schema.KEY].to_pylist()]
+        rows = _relocate(rows, self.locations)
+        for name, values in ((schema.REJECT_STAGE, [schema.Stage.DEDUP.value] * len(decisions)),
+                             (schema.REJECT_REASON, [d.reason for d in decisions]),
+                             (schema.REJECT_DETAIL, [d.detail for d in decisions]),
+                             (schema.DUPLICATE_OF, [d.duplicate_of for d in decisions])):
+            rows = rows.append_column(name, pa.array(values, pa.string()))
+        merged = pa.concat_tables([rejects, conform(rows, schema.REJECT_SCHEMA)], promote_options="permissive")
+        return merged.sort_by([(schema.SOURCE_URI, "ascending"), (schema.KEY, "ascending")])
+
+    def stats(self, stats: dict[str, Any], index: pa.Table) -> dict[str, Any]:
+        """The part's stats with dropped segments moved to rejects (sources and seconds too)."""
+        out = copy.deepcopy(stats)
+        if self.dropped:
+            dropped = pc.is_in(index[schema.KEY], pa.array(sorted(self.dropped), pa.string()))
+            before = set(index[schema.SOURCE_ID].to_pylist())
+            after = set(index.filter(pc.invert(dropped))[schema.SOURCE_ID].to_pylist())
+            out["segments"] -= len(self.dropped)
+            out["seconds_out"] -= pc.sum(index.filter(dropped)[schema.AUDIO_DURATION_S]).as_py() or 0.0
+            out["kept_sources"] -= len(before - after)
+            out["rejected_sources"] += len(before - after)
+            reasons = Counter(out["rejects_by_reason"]) + Counter(d.reason for d in self.dropped.values())
+            out["rejects_by_reason"] = dict(sorted(reasons.items()))
+        out["shards"] = [self.shard_summaries.get(s["name"], s) for s in out["shards"]]
+        out["held_shards"] = list(out.get("held_shards", [])) + self.held_summaries
+        return out
+
+
+def dup_companion(shard: str) -> str:
+    return DUP_PREFIX + shard.split("-", 1)[1]
+
+
+def repack_part(root: str, index: pa.Table, dropped: dict[str, Decision], held_names: set[str]) -> PartPatch:
+    """Move the dropped segments of one part (index = its writer index) into held-dup tars."""
+    patch = PartPatch(dropped=dropped)
+    for shard in sorted(set(index[schema.SHARD].to_pylist())):
+        rows = index.filter(pc.equal(index[schema.SHARD], shard))
+        keys = rows[schema.KEY].to_pylist()
+        durations = dict(zip(keys, rows[schema.AUDIO_DURATION_S].to_pylist()))
+        drop = sorted(k for k in keys if k in dropped)
+        companion = dup_companion(shard)
+        if not drop and companion not in held_names:
+            continue
+        members = _read_members(layout.shard_uri(root, shard))
+        if companion in held_names:
+            members.update(_read_members(layout.shard_uri(root, companion)))
+        keep = sorted(set(keys) - set(drop))
+        data, offsets = _write_members(members, keep, shard)
+        storage.write_bytes(layout.shard_uri(root, shard), data)
+        patch.shard_summaries[shard] = _summary(shard, data, keep, durations)
+        patch.locations.update({k: (shard, *offsets[k]) for k in keep})
+        if drop:
+            data, offsets = _write_members(members, drop, companion)
+            storage.write_bytes(layout.shard_uri(root, companion), data)
+            patch.held_summaries.append(_summary(companion, data, drop, durations))
+            patch.locations.update({k: (companion, *offsets[k]) for k in drop})
+        elif storage.exists(layout.shard_uri(root, companion)):
+            storage.delete(layout.shard_uri(root, companion))
+    return patch
+
+
+def _relocate(table: pa.Table, locations: dict[str, tuple[str, int, int]]) -> pa.Table:
+    if not locations or table.num_rows == 0:
+        return table
+    keys = table[schema.KEY].to_pylist()
+    for position, name in enumerate((schema.SHARD, schema.TAR_OFFSET, schema.FLAC_BYTES)):
+        old = table[name].to_pylist()
+        new = [locations[k][position] if k in locations else v for k, v in zip(keys, old)]
+        table = table.set_column(table.column_names.index(name), name, pa.array(new, table.schema.field(name).type))
+    return table
+
+
+def _read_members(uri: str) -> dict[str, list[tuple[tarfile.TarInfo, bytes]]]:
+    """key -> its members (info, data) in tar order."""
+    members: dict[str, list[tuple[tarfile.TarInfo, bytes]]] = {}
+    with tarfile.open(fileobj=io.BytesIO(storage.read_bytes(uri))) as tar:
+        for info in tar.getmembers():
+            data = tar.extractfile(info).read() if info.isfile() else b""
+            members.setdefault(info.name.split(".", 1)[0], []).append((info, data))
+    return members
+
+
+def _write_members(members: dict[str, list], keys: list[str], name: str) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    """A tar of ``keys``' members in key order; key -> (flac data offset, flac bytes)."""
+    buffer = io.BytesIO()
+    offsets = {}
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for key in keys:
+            if key not in members:
+                raise MissingMemberError(f"segment {key} of {name} is in its part index but in neither its "
+                                         "shard nor its held-dup tar; delete that part's _DONE.json and rerun")
+            for info, data in members[key]:
+                header = tar.offset
+                tar.addfile(copy.copy(info), io.BytesIO(data))
+                if info.name.endswith(".flac"):
+                    offsets[key] = (header + tarfile.BLOCKSIZE, len(data))
+    return buffer.getvalue(), offsets
+
+
+def _summary(name: str, data: bytes, keys: list[str], durations: dict[str, float]) -> dict[str, Any]:
+    return {"name": name, "bytes": len(data), "samples": len(keys),
+            "seconds": round(sum(durations[k] or 0.0 for k in keys), 3), "sha256": hashlib.sha256(data).hexdigest()}

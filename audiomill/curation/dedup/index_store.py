@@ -1,0 +1,67 @@
+"""The cross-run dedup index: feature tables of segments kept by earlier runs, one file per dataset.
+
+``<index>/run-<hash of the dataset root>.parquet`` holds what that dataset kept. A new run reads
+every file but its own (so rerunning or resuming a job never deduplicates it against itself) and
+writes its own at the end, replacing any earlier version. Files record the signature settings; a
+file made with other settings cannot be compared and is refused with a message naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from audiomill import storage
+from audiomill.curation.dedup.features import DATASET, EXTERNAL, conform_features
+from audiomill.curation.dedup.fingerprint import FINGERPRINT_VERSION
+
+_META_KEY = b"audiomill.dedup"
+
+
+class IndexMismatchError(ValueError):
+    """An index file was built with other signature settings than this job's."""
+
+
+def run_file(index_root: str, dataset_root: str) -> str:
+    digest = hashlib.sha1(storage.redact(dataset_root).rstrip("/").encode()).hexdigest()[:16]
+    return storage.join(index_root, f"run-{digest}.parquet")
+
+
+def settings(num_perm: int) -> dict[str, object]:
+    return {"num_perm": num_perm, "fingerprint": FINGERPRINT_VERSION}
+
+
+def other_run_files(index_root: str, dataset_root: str) -> list[str]:
+    """Index files of every other dataset, sorted."""
+    if not storage.exists(index_root) and not storage.is_s3(index_root):
+        return []
+    own = run_file(index_root, dataset_root)
+    return sorted(f.uri for f in storage.list_files(index_root)
+                  if f.uri.endswith(".parquet") and f.uri.rsplit("/", 1)[-1].startswith("run-") and f.uri != own)
+
+
+def read_run_file(uri: str, num_perm: int) -> pa.Table:
+    """Features of one index file, marked external, after checking its settings match."""
+    table = pq.read_table(io.BytesIO(storage.read_bytes(uri)))
+    found = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
+    if found != settings(num_perm):
+        raise IndexMismatchError(f"dedup index file {storage.redact(uri)} was built with {found}, this job "
+                                 f"uses {settings(num_perm)}; point dedup.index elsewhere or rebuild it")
+    return conform_features(table, num_perm, external=True)
+
+
+def write_run_file(index_root: str, dataset_root: str, kept: pa.Table, num_perm: int) -> str:
+    """Store the features of this dataset's kept segments as its index file; returns its URI."""
+    table = conform_features(kept, num_perm, external=False).drop_columns([EXTERNAL])
+    table = table.append_column(DATASET, pa.array([storage.redact(dataset_root)] * table.num_rows, pa.string()))
+    table = table.replace_schema_metadata({_META_KEY: json.dumps(settings(num_perm), sort_keys=True).encode()})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    uri = run_file(index_root, dataset_root)
+    storage.write_bytes(uri, buffer.getvalue())
+    return uri
+

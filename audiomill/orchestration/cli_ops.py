@@ -1,0 +1,173 @@
+"""CLI for operating clusters and jobs: ``audiomill cluster ...``, ``audiomill jobs ...``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from audiomill.orchestration import cluster as cluster_ops
+from audiomill.orchestration import jobs as job_ops
+
+console = Console()
+err_console = Console(stderr=True)
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+cluster_app = typer.Typer(no_args_is_help=True, help="Start, stop and inspect a local Ray cluster on 127.0.0.1.")
+jobs_app = typer.Typer(no_args_is_help=True, help="List, follow and stop jobs on a Ray cluster (Ray Jobs API).")
+
+StateOption = Annotated[Path, typer.Option("--state", help="Cluster state file.")]
+AddressOption = Annotated[Optional[str], typer.Option(
+    "--address", help="Ray dashboard address, e.g. http://HEAD:8265 (default: RAY_ADDRESS, then the "
+                      "cluster started by `audiomill cluster up`).")]
+
+
+def resolve_address(address: str | None, state: Path = cluster_ops.DEFAULT_STATE) -> str:
+    """Explicit address, else $RAY_API_SERVER_ADDRESS / $RAY_ADDRESS (http), else the local cluster."""
+    for candidate in (address, os.environ.get("RAY_API_SERVER_ADDRESS"), os.environ.get("RAY_ADDRESS")):
+        if candidate and candidate.startswith("http"):
+            return candidate
+    try:
+        return cluster_ops.ClusterState.load(state).dashboard_url
+    except cluster_ops.ClusterError as err:
+        err_console.print(f"[red]error:[/red] no --address given and {err}")
+        raise typer.Exit(EXIT_USAGE) from err
+
+
+@cluster_app.command("up")
+def cluster_up(
+    cpus: Annotated[Optional[int], typer.Option(help="CPUs of the head node (default: all).")] = None,
+    workers: Annotated[int, typer.Option(help="Extra worker nodes to start on this machine.")] = 0,
+    worker_cpus: Annotated[int, typer.Option(help="CPUs per worker node.")] = 1,
+    port: Annotated[Optional[int], typer.Option(help="GCS port (default: a free one).")] = None,
+    dashboard_port: Annotated[Optional[int], typer.Option(help="Dashboard/Jobs API port (default: free).")] = None,
+    state: StateOption = cluster_ops.DEFAULT_STATE,
+) -> None:
+    """Start a Ray head (and worker nodes) bound to 127.0.0.1 and record its address.
+
+    Example: audiomill cluster up --cpus 2 && audiomill clean ./raw --out ./ds --address auto
+    """
+    try:
+        info = cluster_ops.cluster_up(state, port, dashboard_port, cpus, workers, worker_cpus)
+    except cluster_ops.ClusterError as err:
+        err_console.print(f"[red]cluster up failed:[/red] {err}")
+        raise typer.Exit(EXIT_FAILED) from err
+    console.print(f"cluster up: GCS {info.gcs_address}, Jobs API {info.dashboard_url}")
+
+
+@cluster_app.command("down")
+def cluster_down(state: StateOption = cluster_ops.DEFAULT_STATE) -> None:
+    """Stop the cluster started by `cluster up` (only its own processes).
+
+    Example: audiomill cluster down
+    """
+    try:
+        stopped = cluster_ops.cluster_down(state)
+    except cluster_ops.ClusterError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(EXIT_USAGE) from err
+    console.print(f"cluster down: stopped {stopped} processes")
+
+
+@cluster_app.command("status")
+def cluster_status(state: StateOption = cluster_ops.DEFAULT_STATE,
+                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the recorded cluster's address, health and nodes.
+
+    Example: audiomill cluster status
+    """
+    try:
+        status = cluster_ops.cluster_status(state)
+    except cluster_ops.ClusterError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(EXIT_USAGE) from err
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return
+    console.print(f"Jobs API {status['dashboard_url']}  GCS {status['gcs_address']}  "
+                  f"reachable: {status['reachable']}  processes: {status['processes']}")
+    for node in status.get("nodes", []):
+        console.print(f"  node {node['node_id']} {node['state']} cpus={node['cpus']}")
+
+
+@jobs_app.command("list")
+def jobs_list(address: AddressOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List jobs on the cluster.
+
+    Example: audiomill jobs list --address http://127.0.0.1:8265
+    """
+    rows = job_ops.list_jobs(resolve_address(address))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("job", "status", "entrypoint")
+    for row in rows:
+        table.add_row(row["job_id"], row["status"], row["entrypoint"][:80])
+    console.print(table)
+
+
+@jobs_app.command("status")
+def jobs_status(job_id: str, address: AddressOption = None) -> None:
+    """Show one job's status.
+
+    Example: audiomill jobs status raysubmit_XYZ
+    """
+    print(json.dumps(job_ops.job_status(resolve_address(address), job_id), indent=2))
+
+
+@jobs_app.command("logs")
+def jobs_logs(job_id: str, address: AddressOption = None,
+              follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until the job ends.")] = False
+              ) -> None:
+    """Print a job's logs (optionally following them).
+
+    Example: audiomill jobs logs raysubmit_XYZ --follow
+    """
+    url = resolve_address(address)
+    if follow:
+        status = job_ops.follow(url, job_id, lambda text: sys.stdout.write(text))
+        raise typer.Exit(0 if status == "SUCCEEDED" else EXIT_FAILED)
+    sys.stdout.write(job_ops.job_logs(url, job_id))
+
+
+@jobs_app.command("stop")
+def jobs_stop(job_id: str, address: AddressOption = None) -> None:
+    """Ask the cluster to stop a job.
+
+    Example: audiomill jobs stop raysubmit_XYZ
+    """
+    stopped = job_ops.stop_job(resolve_address(address), job_id)
+    console.print(f"{job_id}: {'stop requested' if stopped else 'already finished'}")
+
+
+def submit_and_follow(cfg, address: str, detach: bool, as_json: bool) -> None:  # noqa: ANN001
+    """``clean --address``: submit, print the job id, then follow logs unless ``detach``."""
+    url = resolve_address(None if address == "auto" else address)
+    job_id = job_ops.submit_clean(url, cfg)
+    err_console.print(f"submitted job [bold]{job_id}[/bold] to {url}")
+    if detach:
+        print(json.dumps({"job_id": job_id, "address": url}) if as_json else job_id)
+        return
+    logs: list[str] = []
+
+    def show(text: str) -> None:
+        logs.append(text)
+        if not as_json:
+            sys.stderr.write(text)
+
+    status = job_ops.follow(url, job_id, show)
+    manifest = job_ops.manifest_from_logs("".join(logs))
+    if as_json and manifest is not None:
+        print(json.dumps(manifest, indent=2))
+    if status != "SUCCEEDED":
+        if as_json:
+            sys.stderr.write("".join(logs)[-4000:])
+        err_console.print(f"[red]job {job_id} {status}[/red]")
+        raise typer.Exit(EXIT_FAILED)
+    console.print(f"job {job_id} succeeded; dataset at {cfg.output}")

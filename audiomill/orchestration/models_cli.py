@@ -1,0 +1,177 @@
+"""``audiomill models``: list, show, register and promote versioned models in a registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Column, Table
+
+from audiomill import storage
+from audiomill.models.registry import REGISTRY_ENV, ModelRegistry, ModelVersion, RegistryError, parse_ref
+
+EXIT_USAGE = 2
+
+models_app = typer.Typer(
+    name="models", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Versioned model registry (a directory or s3:// prefix): list, show, register, promote.\n\n"
+         "Pipelines name models as name@3, name@production or name@latest, e.g. "
+         "--set asr.model=whisper-small@production.")
+console = Console()
+err_console = Console(stderr=True)
+
+RegistryOption = Annotated[str, typer.Option(
+    "--registry", "-r", envvar=REGISTRY_ENV, help=f"Registry root: a directory or s3:// prefix "
+                                                   f"(default: ${REGISTRY_ENV}).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _open(registry: str) -> ModelRegistry:
+    try:
+        return ModelRegistry(registry)
+    except RegistryError as err:
+        raise _usage_error(str(err)) from err
+
+
+def _usage_error(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {storage.redact(message)}")
+    return typer.Exit(EXIT_USAGE)
+
+
+def _when(unix: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(unix))
+
+
+def _stages_by_version(registry: ModelRegistry, name: str) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for stage, version in sorted(registry.stages(name).items()):
+        found.setdefault(version, []).append(stage)
+    return found
+
+
+@models_app.command("list")
+def list_models(registry: RegistryOption = "", as_json: JsonOption = False) -> None:
+    """List every version of every model, with its stages (production, ...).
+
+    Example: audiomill models list --registry s3://models/registry
+    """
+    reg = _open(registry)
+    rows: list[dict[str, Any]] = []
+    for name in reg.names():
+        stages = _stages_by_version(reg, name)
+        rows += [v.to_json() | {"stages": stages.get(v.version, [])} for v in reg.versions(name)]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(Column("model", no_wrap=True), "created (UTC)", "stages", "parent", "size MB", "sha256",
+                  "metrics", title=f"models in {storage.redact(reg.root)}")
+    for row in rows:
+        table.add_row(row["ref"], _when(row["created_unix"]), ", ".join(row["stages"]),
+                      str(row["parent"] or ""), f"{sum(f['bytes'] for f in row['files']) / 1e6:.1f}",
+                      row["sha256"][:12], " ".join(f"{k}={v:g}" for k, v in sorted(row["metrics"].items())))
+    console.print(table if rows else f"no models in {storage.redact(reg.root)}")
+
+
+@models_app.command()
+def show(ref: Annotated[str, typer.Argument(help="name@version, name@<stage> or name@latest.")],
+         registry: RegistryOption = "", as_json: JsonOption = False) -> None:
+    """Show one version: files with sha256, parent, training data, metrics, stages.
+
+    Example: audiomill models show whisper-small@production
+    """
+    reg = _open(registry)
+    try:
+        version = reg.lookup(ref)
+    except RegistryError as err:
+        raise _usage_error(str(err)) from err
+    stages = _stages_by_version(reg, version.name).get(version.version, [])
+    if as_json:
+        print(json.dumps(version.to_json() | {"stages": stages}, indent=2))
+        return
+    _print_version(version, stages)
+
+
+def _print_version(version: ModelVersion, stages: list[str]) -> None:
+    table = Table(show_header=False, title=version.ref)
+    for label, value in (("created (UTC)", _when(version.created_unix)), ("stages", ", ".join(stages)),
+                         ("parent", version.parent), ("round", version.round),
+                         ("training data", version.training_data), ("description", version.description),
+                         ("sha256", version.sha256),
+                         ("metrics", json.dumps(version.metrics, sort_keys=True))):
+        table.add_row(label, "" if value is None else str(value))
+    console.print(table)
+    files = Table("file", "bytes", "sha256", title="files")
+    for item in version.files:
+        files.add_row(item.path, str(item.bytes), item.sha256)
+    console.print(files)
+
+
+def _parse_metrics(pairs: list[str]) -> dict[str, float]:
+    metrics = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            metrics[key.strip()] = float(value)
+        except ValueError:
+            raise _usage_error(f"--metric {pair!r}: expected name=number, e.g. wer=0.12") from None
+        if not key.strip():
+            raise _usage_error(f"--metric {pair!r}: empty name")
+    return metrics
+
+
+@models_app.command()
+def register(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. whisper-small (no '@' or '/').")],
+    directory: Annotated[Path, typer.Argument(help="Local directory with the model files.")],
+    registry: RegistryOption = "",
+    parent: Annotated[Optional[int], typer.Option(help="Version this one was trained from.")] = None,
+    training_data: Annotated[Optional[str], typer.Option(help="Dataset/manifest URI it was trained on.")] = None,
+    round_: Annotated[Optional[int], typer.Option("--round", help="Self-labeling round.")] = None,
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    metric: Annotated[Optional[list[str]], typer.Option(help="name=value, repeatable (e.g. wer=0.12).")] = None,
+    stage: Annotated[Optional[str], typer.Option(help="Also promote the new version to this stage.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy a model directory into the registry as the next version of NAME (files sha256-checked).
+
+    Example: audiomill models register whisper-small ./whisper-small-ct2 --metric wer=0.12 --stage production
+    """
+    reg = _open(registry)
+    try:
+        version = reg.register(name, directory, parent=parent, training_data=training_data, round=round_,
+                               description=description, metrics=_parse_metrics(metric or []))
+        if stage:
+            reg.promote(name, version.version, stage)
+    except RegistryError as err:
+        raise _usage_error(str(err)) from err
+    if as_json:
+        print(json.dumps(version.to_json() | {"stages": [stage] if stage else []}, indent=2))
+    else:
+        console.print(f"registered [bold]{version.ref}[/bold] ({len(version.files)} files, "
+                      f"{version.total_bytes / 1e6:.1f} MB, sha256 {version.sha256[:12]})"
+                      + (f", now {name}@{stage}" if stage else ""))
+
+
+@models_app.command()
+def promote(
+    ref: Annotated[str, typer.Argument(help="The version to promote: name@version.")],
+    stage: Annotated[str, typer.Argument(help="Stage name, e.g. production or staging.")],
+    registry: RegistryOption = "",
+) -> None:
+    """Point name@STAGE at a version; jobs that use name@STAGE pick it up on their next run.
+
+    Example: audiomill models promote whisper-small@4 production
+    """
+    reg = _open(registry)
+    parsed = parse_ref(ref)
+    if parsed is None or not parsed[1].isdigit():
+        raise _usage_error(f"{ref!r}: promote an exact version, e.g. whisper-small@4")
+    try:
+        reg.promote(parsed[0], int(parsed[1]), stage)
+    except RegistryError as err:
+        raise _usage_error(str(err)) from err
+    console.print(f"{parsed[0]}@{stage} -> {ref}")

@@ -1,0 +1,29 @@
+"""Policy stage: segments failing any rule of the filter policy become ``policy`` reject rows."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from audiomill import schema
+from audiomill.curation.policy import Policy, evaluate
+from audiomill.pipelines.base import Resources, Stage, with_rejects
+from audiomill.schema import RejectReason
+
+
+class PolicyStage(Stage):
+    """Segment rows in; rows failing a rule get ``reject_reason = policy`` and a detail naming every
+    failed rule and its value. Their audio is kept: the writer holds it so ``audiomill curate`` can
+    bring a segment back under a looser policy. Runs last before the writer, so rules may name
+    columns of any earlier stage (``q_*``, ``asr_*``)."""
+
+    name = schema.Stage.POLICY.value
+    resources = Resources(num_cpus=0.25)
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def process(self, table: pa.Table) -> pa.Table:
+        evaluation = evaluate(self.policy, table)
+        reasons = [None if ok else RejectReason.POLICY.value for ok in evaluation.passed.tolist()]
+        return with_rejects(table, self.name, reasons, evaluation.details, keep_audio=True)

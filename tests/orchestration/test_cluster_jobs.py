@@ -1,0 +1,76 @@
+"""Real jobs on a real `ray start` cluster on 127.0.0.1, submitted through the Ray Jobs API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from audiomill import layout
+from audiomill.orchestration.cluster import ClusterState, cluster_processes
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args: str, env: dict, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "audiomill", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    env = dict(os.environ, AUDIOMILL_HOME=str(home))
+    env.pop("RAY_ADDRESS", None)
+    up = _cli("cluster", "up", "--cpus", "2", env=env, timeout=200)
+    assert up.returncode == 0, up.stderr[-3000:]
+    state = ClusterState.load(home / "cluster.json")
+    yield env, state
+    down = _cli("cluster", "down", env=env, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert not cluster_processes(state.temp_dir)
+
+
+def test_status_reports_a_live_node(cluster):
+    env, state = cluster
+    status = _cli("cluster", "status", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    info = json.loads(status.stdout)
+    assert info["reachable"] and info["nodes"][0]["state"] == "ALIVE" and info["nodes"][0]["cpus"] == 2
+    assert info["dashboard_url"].startswith("http://127.0.0.1:")
+
+
+def test_clean_job_submitted_to_cluster(cluster, demo_corpus, tmp_path):
+    env, state = cluster
+    out = tmp_path / "dataset"
+    result = _cli("clean", str(demo_corpus.root), "--out", str(out), "--address", "auto", "--json", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads(result.stdout)
+    assert manifest["accounting"]["ok"] and manifest["counts"]["inputs"] == len(demo_corpus.files)
+    assert json.loads((out / layout.MANIFEST_FILE).read_text())["counts"] == manifest["counts"]
+    jobs = json.loads(_cli("jobs", "list", "--json", env=env).stdout)
+    assert any(j["status"] == "SUCCEEDED" and "audiomill clean" in j["entrypoint"] for j in jobs)
+    job_id = next(j["job_id"] for j in jobs if j["status"] == "SUCCEEDED")
+    logs = _cli("jobs", "logs", job_id, env=env)
+    assert '"format": "audiomill-dataset/1"' in logs.stdout
+
+
+def test_detached_job_can_be_stopped(cluster, demo_corpus, tmp_path):
+    env, state = cluster
+    submitted = _cli("clean", str(demo_corpus.root), "--out", str(tmp_path / "ds"), "--address", state.dashboard_url,
+                     "--detach", "--json", "--set", "ingest.part_size=1", env=env)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    job_id = json.loads(submitted.stdout)["job_id"]
+    assert _cli("jobs", "stop", job_id, env=env).returncode == 0
+    deadline = time.time() + 120
+    status = ""
+    while time.time() < deadline:
+        status = json.loads(_cli("jobs", "status", job_id, env=env).stdout)["status"]
+        if status in ("STOPPED", "SUCCEEDED", "FAILED"):
+            break
+        time.sleep(1)
+    assert status in ("STOPPED", "SUCCEEDED")
