@@ -206,9 +206,9 @@ class DedupConfig(_Section):
     text: bool = Field(True, description="drop repeated transcripts (needs asr_text; no-op without)")
     num_perm: int = Field(64, ge=8, le=512, description="MinHash permutations per signature")
     bands: int = Field(21, ge=1, description="LSH bands; rows per band = num_perm // bands")
-    window_threshold: float = Field(0.2, gt=0, le=1, description="estimated Jaccard at which two "
+    window_threshold: float = Field(0.25, gt=0, le=1, description="estimated Jaccard at which two "
                                     "~3 s audio windows match")
-    min_coverage: float = Field(0.5, gt=0, le=1, description="share of a segment's windows found in "
+    min_coverage: float = Field(0.8, gt=0, le=1, description="share of a segment's windows found in "
                                 "the other for it to count as contained (both ways: near-duplicate)")
     text_threshold: float = Field(0.7, gt=0, le=1, description="estimated Jaccard of word 5-grams")
     text_min_words: int = Field(8, ge=1, description="shorter transcripts are never text duplicates")

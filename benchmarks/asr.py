@@ -99,24 +99,24 @@ def pick_model(args: argparse.Namespace) -> tuple[str, str]:
     return str(tiny_whisper_dir()), "random tiny Whisper (d_model 64)"
 
 
-def run_stage(stage: AsrStage, table: pa.Table) -> float:
-    started = time.perf_counter()
+def run_stage(stage: AsrStage, table: pa.Table) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
     out = stage(table)
-    elapsed = time.perf_counter() - started
     assert out.num_rows == table.num_rows
-    return elapsed
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_plain(stage: AsrStage, clips: list[np.ndarray], language: str, args: argparse.Namespace) -> float:
+def run_plain(stage: AsrStage, clips: list[np.ndarray], language: str,
+              args: argparse.Namespace) -> tuple[float, float]:
     model = stage.asr.model  # the same loaded WhisperModel the stage uses
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for clip in clips:
         segments, _ = model.transcribe(clip, language=language, beam_size=args.beam_size, vad_filter=False,
                                        max_new_tokens=args.max_new_tokens, condition_on_previous_text=False,
                                        temperature=0.0, without_timestamps=True)
         for _ in segments:
             pass
-    return time.perf_counter() - started
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -145,21 +145,24 @@ def main() -> None:
     language = "en"
     run_stage(stage, table.slice(0, 2))  # loads the model (stage setup) and warms up both paths
     run_plain(stage, clips[:1], language, args)
-    times: dict[str, list[float]] = {"stage": [], "plain": []}
+    times: dict[str, list[tuple[float, float]]] = {"stage": [], "plain": []}
     for repeat in range(args.repeats):
         order = ("stage", "plain") if repeat % 2 == 0 else ("plain", "stage")
         for name in order:
-            elapsed = run_stage(stage, table) if name == "stage" else run_plain(stage, clips, language, args)
-            times[name].append(elapsed)
-            print(f"repeat {repeat + 1} {name:5s}: {elapsed:7.2f} s")
+            wall, cpu = run_stage(stage, table) if name == "stage" else run_plain(stage, clips, language, args)
+            times[name].append((wall, cpu))
+            print(f"repeat {repeat + 1} {name:5s}: {wall:7.2f} s wall, {cpu:7.2f} s CPU", flush=True)
     result = report(times, len(clips), audio_s, args, description, stage)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
 
 
-def report(times: dict[str, list[float]], segments: int, audio_s: float, args: argparse.Namespace,
-           description: str, stage: AsrStage) -> dict[str, Any]:
-    medians = {k: statistics.median(v) for k, v in times.items()}
+def report(times: dict[str, list[tuple[float, float]]], segments: int, audio_s: float,
+           args: argparse.Namespace, description: str, stage: AsrStage) -> dict[str, Any]:
+    """Medians of wall and of process CPU seconds; on a shared machine CPU seconds are the steadier
+    measure (with ``--threads 1`` they equal wall time on an idle core)."""
+    medians = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
     result = {"model": description, "device": args.device, "compute_type": stage.asr.compute_type,
               "threads": args.threads, "batch_size": stage.options.batch_size, "beam_size": args.beam_size,
               "segments": segments, "audio_s": round(audio_s, 1), "repeats": args.repeats,
@@ -169,11 +172,15 @@ def report(times: dict[str, list[float]], segments: int, audio_s: float, args: a
           f"model: {description}, {args.device} {stage.asr.compute_type}, {args.threads} thread(s), "
           f"beam {args.beam_size}, batch {stage.options.batch_size}")
     for name, label in (("stage", "AsrStage (batched)"), ("plain", "faster-whisper clip by clip")):
-        result[name] = {"segments_per_s": segments / medians[name], "x_realtime": audio_s / medians[name]}
+        result[name] = {"segments_per_s": segments / medians[name], "x_realtime": audio_s / medians[name],
+                        "x_realtime_per_cpu_s": audio_s / cpu[name]}
         print(f"  {label:28s} {segments / medians[name]:7.2f} segments/s  "
-              f"{audio_s / medians[name]:7.1f}x realtime  (median {medians[name]:.2f} s)")
+              f"{audio_s / medians[name]:7.1f}x realtime  (median {medians[name]:.2f} s wall, "
+              f"{cpu[name]:.2f} s CPU: {audio_s / cpu[name]:.1f}x realtime per CPU second)")
     result["ratio"] = medians["plain"] / medians["stage"]
-    print(f"  ratio (stage / clip by clip throughput): {result['ratio']:.2f}")
+    result["ratio_cpu"] = cpu["plain"] / cpu["stage"]
+    print(f"  ratio (stage / clip by clip throughput): {result['ratio']:.2f} wall, "
+          f"{result['ratio_cpu']:.2f} CPU")
     return result
 
 

@@ -36,8 +36,8 @@ def listen_page(ctx: Context) -> None:
                 "No rejected segments match (rejected whole sources have no segment audio).")
         return
     metrics = [m for m in data.metric_columns(table_schema) if m in rows.columns]
-    shown = [c for c in (schema.KEY, schema.SHARD, schema.REJECT_REASON, *_choice_columns(table_schema, rejected))
-             if c in rows.columns]
+    shown = [c for c in dict.fromkeys((schema.KEY, schema.SHARD, schema.REJECT_REASON,
+                                      *_choice_columns(table_schema, rejected))) if c in rows.columns]
     st.dataframe(rows.select(shown + [m for m in metrics if m not in shown]), hide_index=True, height=260)
     if total > rows.height:
         st.caption(f"showing the first {rows.height:,} of {total:,}")

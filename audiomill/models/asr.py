@@ -18,15 +18,12 @@ Weights are never downloaded: the model is a local CTranslate2 directory.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
 WINDOW_SAMPLES = 30 * SAMPLE_RATE  # Whisper's input window
@@ -175,7 +172,7 @@ class WhisperAsr:
         return [_from_segments(parts, float(starts_s[i])) for i, parts in enumerate(found)]
 
 
-_EMPTY = Transcript("", math.nan, math.nan, math.nan)
+_EMPTY = Transcript("", math.nan, math.nan, math.nan)  # a chunk faster-whisper returned nothing for
 
 
 def _at_least(clip: np.ndarray) -> np.ndarray:
@@ -204,7 +201,7 @@ def _from_segments(segments: list, offset_s: float) -> Transcript:
     from faster_whisper.transcribe import get_compression_ratio
 
     if not segments:
-        return Transcript("", math.nan, math.nan, math.nan)
+        return _EMPTY
     text = "".join(s.text for s in segments).strip()
     tokens = [max(len(s.tokens), 1) for s in segments]
     words = tuple(Word(w.word, max(0.0, round(float(w.start) - offset_s, 3)),

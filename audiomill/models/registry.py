@@ -108,8 +108,8 @@ class ResolvedModel:
     def local_dir(self, cache_dir: str) -> str:
         if self.registry is None:
             return self.ref
-        name, selector = parse_ref(self.ref) or ("", "")
-        return ModelRegistry(self.registry).materialize(name, int(selector), self.files, cache_dir)
+        name, version = self.ref.rsplit("@", 1)
+        return ModelRegistry(self.registry).materialize(name, int(version), self.files, cache_dir)
 
     def manifest_entry(self) -> dict[str, Any]:
         return {"id": self.model_id, "ref": self.ref, "sha256": self.sha256,
@@ -333,6 +333,7 @@ def resolve_model(ref_or_path: str, registry: str = "") -> ResolvedModel:
     if not root:
         raise RegistryError(f"{text!r} is a registry reference but no registry is configured: set "
                             f"models.registry or {REGISTRY_ENV}")
-    found = ModelRegistry(root).lookup(text)
-    return ResolvedModel(ref=found.ref, model_id=found.ref, sha256=found.sha256,
-                         registry=ModelRegistry(root).root, files=found.files)
+    registry_ = ModelRegistry(root)
+    found = registry_.lookup(text)
+    return ResolvedModel(ref=found.ref, model_id=found.ref, sha256=found.sha256, registry=registry_.root,
+                         files=found.files)

@@ -170,4 +170,4 @@ def submit_and_follow(cfg, address: str, detach: bool, as_json: bool) -> None:  
             sys.stderr.write("".join(logs)[-4000:])
         err_console.print(f"[red]job {job_id} {status}[/red]")
         raise typer.Exit(EXIT_FAILED)
-    console.print(f"job {job_id} succeeded; dataset at {cfg.output}")
+    err_console.print(f"job {job_id} succeeded; dataset at {cfg.output}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-from scipy import ndimage
+import scipy.signal
 
 from audiomill.schema import SAMPLE_RATE
 
@@ -25,10 +25,11 @@ FINGERPRINT_VERSION = "landmark-1"
 
 @dataclass(frozen=True)
 class FingerprintOptions:
-    """Spectrogram and landmark settings. Frames are ``hop`` samples (5 ms) at 16 kHz."""
+    """Spectrogram and landmark settings. Frames are ``hop`` samples (5 ms) of the decimated signal."""
 
-    n_fft: int = 1024  # 64 ms window: resolves pitch harmonics (15.6 Hz bins)
-    hop: int = 80
+    decimate: int = 2  # analyse at 8 kHz: only 250 Hz..4 kHz is used, and half the samples is half the FFT
+    n_fft: int = 512  # 64 ms window at 8 kHz: resolves pitch harmonics (15.6 Hz bins)
+    hop: int = 40  # 5 ms
     fmin_hz: float = 250.0
     fmax_hz: float = 4000.0  # survives a trip through 8 kHz
     peak_frames: int = 8  # a peak is the maximum within +-40 ms ...
@@ -45,56 +46,82 @@ class FingerprintOptions:
 DEFAULT_OPTIONS = FingerprintOptions()
 
 
-def log_spectrogram(audio: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTIONS) -> np.ndarray:
-    """Power in dB, shape (frames, bins between fmin and fmax)."""
+def power_spectrogram(audio: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTIONS) -> np.ndarray:
+    """Power (linear) of the fmin..fmax bins, shape (frames, bins), float32."""
     audio = np.asarray(audio, dtype=np.float32)
+    if opts.decimate > 1:
+        audio = scipy.signal.resample_poly(audio, 1, opts.decimate).astype(np.float32, copy=False)
+    rate = SAMPLE_RATE / opts.decimate
     if audio.size < opts.n_fft:
         audio = np.pad(audio, (0, opts.n_fft - audio.size))
     frames = np.lib.stride_tricks.sliding_window_view(audio, opts.n_fft)[:: opts.hop]
     spectrum = scipy.fft.rfft(frames * _window(opts.n_fft), axis=1, workers=1)
-    lo = int(opts.fmin_hz * opts.n_fft / SAMPLE_RATE)
-    hi = int(opts.fmax_hz * opts.n_fft / SAMPLE_RATE)
+    lo = int(opts.fmin_hz * opts.n_fft / rate)
+    hi = min(int(opts.fmax_hz * opts.n_fft / rate), opts.n_fft // 2)
     band = spectrum[:, lo:hi]
-    power = band.real * band.real + band.imag * band.imag
-    return 10.0 * np.log10(power + np.float32(1e-12))
+    return band.real * band.real + band.imag * band.imag
 
 
-def spectral_peaks(spec_db: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTIONS) -> tuple[np.ndarray, np.ndarray]:
-    """(frame, bin) of local maxima, sorted by frame then bin."""
-    if spec_db.size == 0:
+def spectral_peaks(power: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTIONS) -> tuple[np.ndarray, np.ndarray]:
+    """(frame, bin) of local maxima, sorted by frame then bin.
+
+    Peaks are chosen on power, not dB: a local maximum and a ratio to a reference do not change
+    under a monotonic map, so the log is never taken.
+    """
+    if power.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    local_max = ndimage.maximum_filter(spec_db, size=(2 * opts.peak_frames + 1, 2 * opts.peak_bins + 1),
-                                       mode="constant", cval=-np.inf)
-    reference = ndimage.maximum_filter1d(spec_db.max(axis=1), 2 * opts.ref_frames + 1, mode="nearest")
-    is_peak = (spec_db == local_max) & (spec_db > reference[:, None] - opts.rel_db) & (spec_db > opts.floor_db)
+    local_max = centered_max(centered_max(power, opts.peak_frames, axis=0), opts.peak_bins, axis=1)
+    reference = centered_max(power.max(axis=1), opts.ref_frames, axis=0)
+    ratio = np.float32(10.0 ** (-opts.rel_db / 10.0))
+    is_peak = (power == local_max) & (power > reference[:, None] * ratio) & (power > np.float32(10.0 ** (opts.floor_db / 10.0)))
     frames, bins = np.nonzero(is_peak)  # row-major: already sorted by frame, then bin
     return frames, bins
 
 
+def centered_max(x: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    """out[i] = max(x[i - radius : i + radius + 1]) along ``axis`` (edges padded with -inf).
+
+    Log-doubling: about log2(2 * radius + 1) + 1 vectorized maxima, whatever the radius.
+    """
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (radius, radius)
+    out = np.pad(x, pad, constant_values=-np.inf)
+    length, span = 2 * radius + 1, 1
+    while span * 2 <= length:
+        out = np.maximum(_take(out, slice(None, -span), axis), _take(out, slice(span, None), axis))
+        span *= 2
+    if span < length:
+        rest = length - span
+        out = np.maximum(_take(out, slice(None, -rest), axis), _take(out, slice(rest, None), axis))
+    return out
+
+
+def _take(x: np.ndarray, index: slice, axis: int) -> np.ndarray:
+    return x[index] if axis == 0 else x[:, index]
+
+
 def landmark_tokens(audio: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTIONS) -> tuple[np.ndarray, np.ndarray]:
-    """(tokens uint32, anchor times in seconds float32), one entry per landmark (may repeat)."""
-    frames, bins = spectral_peaks(log_spectrogram(audio, opts), opts)
+    """(tokens uint32, anchor times in seconds float32), one entry per landmark (may repeat).
+
+    Each peak is paired with the next ``fan_out`` peaks (in frame, then bin order) that lie within
+    ``max_dt`` frames after it and ``max_df`` bins of it; all candidate targets are compared at once
+    as an (anchors, later peaks) matrix.
+    """
+    frames, bins = spectral_peaks(power_spectrogram(audio, opts), opts)
     n = frames.size
-    anchors, tokens = [], []
-    taken = np.zeros(n, np.int32)  # targets already paired per anchor
-    for offset in range(1, min(n, opts.fan_out * 8)):
-        dt = frames[offset:] - frames[:-offset]
-        df = bins[offset:] - bins[:-offset]
-        ok = (dt > 0) & (dt <= opts.max_dt) & (np.abs(df) <= opts.max_df) & (taken[:-offset] < opts.fan_out)
-        idx = np.flatnonzero(ok)
-        if idx.size == 0:
-            if dt.size and dt.min() > opts.max_dt:
-                break
-            continue
-        taken[idx] += 1
-        anchors.append(idx)
-        tokens.append((bins[idx] << 14) | ((df[idx] + opts.max_df) << 7) | (dt[idx] // opts.dt_step))
-    if not tokens:
+    if n < 2:
         return np.zeros(0, np.uint32), np.zeros(0, np.float32)
-    anchor_idx = np.concatenate(anchors)
-    token = np.concatenate(tokens).astype(np.uint32)
-    times = (frames[anchor_idx] * opts.hop / SAMPLE_RATE).astype(np.float32)
-    return token, times
+    reach = min(n - 1, opts.fan_out * 8)
+    target = np.minimum(np.arange(n)[:, None] + np.arange(1, reach + 1)[None, :], n - 1)
+    dt = frames[target] - frames[:, None]
+    df = bins[target] - bins[:, None]
+    ok = (dt > 0) & (dt <= opts.max_dt) & (np.abs(df) <= opts.max_df) & (target > np.arange(n)[:, None])
+    ok &= np.cumsum(ok, axis=1) <= opts.fan_out
+    anchor, column = np.nonzero(ok)
+    dt, df = dt[anchor, column], df[anchor, column]
+    tokens = ((bins[anchor] << 14) | ((df + opts.max_df) << 7) | (dt // opts.dt_step)).astype(np.uint32)
+    times = (frames[anchor] * (opts.hop * opts.decimate / SAMPLE_RATE)).astype(np.float32)
+    return tokens, times
 
 
 _WINDOWS: dict[int, np.ndarray] = {}
