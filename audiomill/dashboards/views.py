@@ -110,7 +110,7 @@ def overview_page(ctx: Context) -> None:
                        if isinstance(created, (int, float)) else "")
                     + (f" · wall {manifest['wall_s']:.1f} s" if isinstance(manifest.get("wall_s"), (int, float)) else ""))
         with st.expander("Job config", expanded=True):
-            st.json(data.redact_tree(manifest.get("config", {})), expanded=2)
+            st.json(data.redact_tree(manifest.get("config", {})), expanded=1)
         with st.expander("Versions"):
             st.json(manifest.get("versions", {}))
 
@@ -289,16 +289,18 @@ def compare_page(ctx: Context) -> None:
         st.info("Start the dashboard with another dataset to compare, e.g. "
                 "`audiomill dashboard ./batch-02 --compare ./batch-01`.")
         return
-    labels = {f"B: {o.label}": o for o in ctx.others}
-    other = labels[st.selectbox("compare with", list(labels), key="compare_with")]
-    pair = {f"A: {ctx.ds.label}": ctx.ds, f"B: {other.label}": other}
+    labels = {o.label: o for o in ctx.others}
+    other = labels[st.selectbox("compare with (B)", list(labels), key="compare_with")]
+    pair = {"A": ctx.ds, "B": other}
     columns = st.columns(2)
     for column, (name, ds) in zip(columns, pair.items()):
         with column:
             st.subheader(name)
+            st.caption(f"`{ds.label}`")
             show_headline(query(ds, "overview"))
     st.subheader("Metrics (median, p5-p95)")
-    st.dataframe(_side_by_side({n: query(d, "metric_summary") for n, d in pair.items()}), hide_index=True)
+    metrics = _side_by_side({n: query(d, "metric_summary") for n, d in pair.items()})
+    st.dataframe(metrics, hide_index=True, height=table_height(metrics.height))
     st.subheader("Rejects by reason (rows)")
     reasons = [query(d, "rejects_by_reason").group_by(schema.REJECT_REASON).agg(pl.col("rows").sum().alias(n))
                for n, d in pair.items()]

@@ -320,10 +320,11 @@ def demo(
 
 
 def _register_ops() -> None:
-    from audiomill.orchestration.cli_ops import cluster_app, jobs_app
+    from audiomill.orchestration.cli_ops import cluster_app, jobs_app, plan_command
 
     app.add_typer(cluster_app, name="cluster")
     app.add_typer(jobs_app, name="jobs")
+    app.command("plan")(plan_command)
 
 
 _register_ops()

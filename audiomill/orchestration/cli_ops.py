@@ -171,3 +171,38 @@ def submit_and_follow(cfg, address: str, detach: bool, as_json: bool) -> None:  
         err_console.print(f"[red]job {job_id} {status}[/red]")
         raise typer.Exit(EXIT_FAILED)
     err_console.print(f"job {job_id} succeeded; dataset at {cfg.output}")
+
+
+def plan_command(
+    hours: Annotated[float, typer.Option("--hours", help="Raw audio hours to plan for, e.g. 100000000.")],
+    from_: Annotated[list[str], typer.Option(
+        "--from", help="Datasets (or manifest.json files) cleaned on your hardware; their measured "
+                       "stage throughputs drive the plan (repeatable).")],
+    cluster_spec: Annotated[Optional[str], typer.Option(
+        "--cluster-spec", help="YAML with `cpus: N` and `gpus: N` (default: this machine).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Estimate core-hours, GPU-hours, storage and wall time per stage, and name the bottleneck.
+
+    Example: audiomill plan --hours 100000000 --from ./sample-dataset --cluster-spec cluster.yaml
+    """
+    from audiomill.orchestration.planner import ClusterSpec, load_manifest, plan
+
+    try:
+        result = plan(hours, [load_manifest(s) for s in from_], ClusterSpec.load(cluster_spec))
+    except (FileNotFoundError, ValueError) as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(EXIT_USAGE) from err
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table("stage", "x realtime / worker", "core-hours", "GPU-hours", "wall hours (share)",
+                  title=f"{hours:,.0f} h on {result['cluster']['cpus']} CPUs, {result['cluster']['gpus']} GPUs")
+    for row in result["stages"]:
+        mark = " <- bottleneck" if row["stage"] == result["bottleneck"] else ""
+        table.add_row(row["stage"] + mark, f"{row['x_realtime_per_worker']:,.0f}", f"{row['core_hours']:,.0f}",
+                      f"{row['gpu_hours']:,.0f}", f"{row['wall_hours_share']:,.1f}")
+    console.print(table)
+    console.print(f"wall time ~{result['wall_hours']:,.1f} h; kept ratio {result['kept_ratio']:.1%}; "
+                  f"storage: raw {result['storage_tb']['raw']:,.1f} TB, shards {result['storage_tb']['shards']:,.1f} TB "
+                  f"(based on {result['based_on']['audio_hours']:.2f} h measured)")

