@@ -85,7 +85,10 @@ class RunnerConfig(_Section):
     kind: Literal["ray", "local"] = "ray"
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all")
     address: str | None = Field(None, description="Ray address to join; null starts one in-process")
-    vad_actors: int | None = Field(None, ge=1, description="VAD actor pool size; null = num CPUs")
+    actors: int | None = Field(None, ge=1, description="CPU actor pool size; null = the cluster's CPUs")
+    actor_cpus: float = Field(1.0, gt=0, description="CPUs each CPU-stage actor reserves")
+    actor_memory_bytes: int | None = Field(None, gt=0, description="memory each actor reserves (Ray "
+                                                                    "schedules by it); null = none")
 
 
 class CrawlConfig(_Section):

@@ -187,6 +187,6 @@ def test_fingerprint_ignores_runner_inputs_and_output():
     base = load_config().fingerprint()
     other = load_config(
         inputs=["/somewhere/else"], output="s3://b/o",
-        overrides=["runner.kind=local", "runner.num_cpus=3", "runner.vad_actors=2",
+        overrides=["runner.kind=local", "runner.num_cpus=3", "runner.actors=2",
                    "runner.address=ray://h:10001"])
     assert other.fingerprint() == base

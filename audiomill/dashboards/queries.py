@@ -18,7 +18,7 @@ from audiomill.dashboards.data import Dataset, Rule, duration_expr, label_round_
 
 HISTOGRAM_BINS = 40
 OUTLIER_Z = 3.5  # robust z-score (median/MAD) above which a shard's mean metric is an outlier
-MIN_SHARDS_FOR_OUTLIERS = 5  # fewer shards give no meaningful median/MAD
+MIN_SHARDS_FOR_OUTLIERS = 8  # fewer shards give no meaningful median/MAD
 _MAD_TO_SIGMA = 1.4826
 
 

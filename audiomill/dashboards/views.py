@@ -248,7 +248,7 @@ def shards_page(ctx: Context) -> None:
     held = [s for s in ds.manifest.get("held_shards") or [] if isinstance(s, dict)]
     if held:
         st.subheader("Held shards")
-        st.caption("Audio of policy-rejected segments, kept so a new policy can bring them back.")
+        st.caption("Audio of rejected segments (policy, duplicates), kept so curation can bring them back.")
         st.dataframe(pl.DataFrame(held, infer_schema_length=None), hide_index=True)
 
 

@@ -71,15 +71,16 @@ class RayRunner:
         dataset = ray.data.from_items([{PART_URI: uri} for uri in part_uris],
                                       override_num_blocks=len(part_uris))
         cpus = max(1, int(ray.available_resources().get("CPU", 1)))
-        pool = self.cfg.vad_actors or cpus
+        pool = self.cfg.actors or max(1, int(cpus / self.cfg.actor_cpus))
+        memory = {"memory": self.cfg.actor_memory_bytes} if self.cfg.actor_memory_bytes else {}
         for group in _group_by_device([LoadPartStage(), *stages]):
             gpus = max(s.resources.num_gpus for s in group)
-            cpu = max(s.resources.num_cpus for s in group)
+            cpu = self.cfg.actor_cpus if not gpus else max(s.resources.num_cpus for s in group)
             size = (_gpu_pool_size(ray.cluster_resources(), gpus, len(part_uris)) if gpus
                     else min(pool, len(part_uris)))
             dataset = dataset.map_batches(
                 _bound_chain(group), batch_size=None, batch_format="pyarrow",
-                zero_copy_batch=True, num_cpus=cpu, num_gpus=gpus or None,
+                zero_copy_batch=True, num_cpus=cpu, num_gpus=gpus or None, **memory,
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size))
         yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
 

@@ -11,10 +11,12 @@ content id (an original and everything made from it). All audio is 16 kHz mono f
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import av
 import numpy as np
+import scipy.signal
 
 from audiomill.schema import SAMPLE_RATE
 from audiomill.testing import signals
@@ -103,7 +105,7 @@ def reencode(audio: np.ndarray, fmt: str, bit_rate: int, rate: int) -> np.ndarra
     encoder = signals.available_encoders()[fmt]
     if encoder is None:
         raise RuntimeError(f"PyAV has no {fmt} encoder")
-    upsampled = signals.resample(audio, SAMPLE_RATE, rate)
+    upsampled = resample(audio, SAMPLE_RATE, rate)
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=signals.PYAV_FORMATS[fmt][1]) as out:
         stream = out.add_stream(encoder, rate=rate)
@@ -120,13 +122,22 @@ def reencode(audio: np.ndarray, fmt: str, bit_rate: int, rate: int) -> np.ndarra
     return np.concatenate(chunks).astype(np.float32)
 
 
+def resample(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
+    """Polyphase resampling (fast for any length, unlike an FFT over the whole clip)."""
+    if sr_from == sr_to:
+        return np.asarray(audio, dtype=np.float32)
+    common = math.gcd(sr_from, sr_to)
+    out = scipy.signal.resample_poly(np.asarray(audio, dtype=np.float64), sr_to // common, sr_from // common)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
 def _round_trip(audio: np.ndarray, rate: int) -> np.ndarray:
-    return signals.resample(signals.resample(audio, SAMPLE_RATE, rate), rate, SAMPLE_RATE)
+    return resample(resample(audio, SAMPLE_RATE, rate), rate, SAMPLE_RATE)
 
 
 def _speech(text: str, voice: str) -> np.ndarray:
     audio, sr = signals.espeak(text, voice)
-    return signals.resample(audio, sr, SAMPLE_RATE)
+    return resample(audio, sr, SAMPLE_RATE)
 
 
 def _originals() -> dict[str, np.ndarray]:
@@ -134,7 +145,7 @@ def _originals() -> dict[str, np.ndarray]:
     for clip in signals.alsa_clips():
         if clip.stem != "Noise":
             audio, sr = signals.read_audio(clip)
-            originals[f"alsa:{clip.stem}"] = signals.resample(audio, sr, SAMPLE_RATE)
+            originals[f"alsa:{clip.stem}"] = resample(audio, sr, SAMPLE_RATE)
     pause = signals.silence(0.35, SAMPLE_RATE)
     for j, voice in enumerate(("en", "en+f3")):
         texts = LONG_EN[j: j + 3]
