@@ -57,24 +57,28 @@ def hostile_dir(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
     eight = np.repeat(resample(speech, rate, 48_000)[:, None], 8, axis=1)
     write_audio(root / "eight_channels.wav", eight, 48_000)
     expect["eight_channels.wav"] = ["kept"]
-    write_audio(root / "hires_192k.wav", resample(speech, rate, 192_000), 192_000)
+    hires, _ = espeak("Very high sample rates are resampled like any other.", voice="en+f3")
+    write_audio(root / "hires_192k.wav", resample(hires, rate, 192_000), 192_000)
     expect["hires_192k.wav"] = ["kept"]
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", str(root / "long_silence.flac"), "trim", "0", "5400"],
                    check=True)
     expect["long_silence.flac"] = ["reject:no_speech"]
+    sentences = {"a": "The first folder holds this sentence.", "b": "A second folder holds another one.",
+                 "tar": "Archive members are read by byte range.", "bad": "Strange names are refused."}
+    clips = {k: resample(espeak(t, voice="en")[0], rate, 16_000) for k, t in sentences.items()}
     for sub in ("a", "b"):  # duplicate names in different dirs are different sources
-        write_audio(root / sub / "same_name.wav", resample(speech, rate, 16_000), 16_000)
+        write_audio(root / sub / "same_name.wav", clips[sub], 16_000)
         expect[f"{sub}/same_name.wav"] = ["kept"]
     (root / "loop").mkdir()
     os.symlink(root, root / "loop" / "back_to_root")  # a directory symlink loop is never followed
     os.symlink(root / "missing.wav", root / "dangling.wav")  # a broken link is skipped
     bad_name = os.fsencode(str(root)) + b"/bad_\xff\xfe_name.wav"
-    with open(bad_name, "wb") as fh:
-        fh.write((root / "a" / "same_name.wav").read_bytes())
+    write_audio(root / "bad.wav", clips["bad"], 16_000)
+    os.rename(root / "bad.wav", bad_name)
     expect[os.fsdecode(b"bad_\xff\xfe_name.wav").encode("utf-8", "surrogateescape").decode(
         "utf-8", "backslashreplace")] = ["reject:unsafe_path"]
     with tarfile.open(root / "evil.tar", "w") as tar:
-        payload = (root / "a" / "same_name.wav").read_bytes()
+        payload = write_audio(root.parent / "member.wav", clips["tar"], 16_000).read_bytes()
         for name in ("../escape.wav", "/abs/path.wav", "fine/inside.wav"):
             info = tarfile.TarInfo(name)
             info.size = len(payload)

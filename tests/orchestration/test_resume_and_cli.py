@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from audiomill import layout
@@ -90,7 +91,7 @@ def test_inspect_prints_summary_matching_manifest(tmp_path, demo_corpus):
     manifest = json.loads((out / layout.MANIFEST_FILE).read_text())
     assert summary["index_rows"] == manifest["counts"]["segments"]
     assert sum(b["segments"] for b in summary["duration_histogram"]) == summary["index_rows"]
-    assert sum(r["count"] for r in summary["rejects"]) == manifest["counts"]["rejected_sources"]
+    assert sum(r["count"] for r in summary["rejects"]) == pq.read_metadata(out / layout.REJECTS_FILE).num_rows
     text = _run("inspect", str(out))
     assert "top reject reasons" in text.stdout and "no_speech" in text.stdout
     assert _run("inspect", str(tmp_path / "nothing")).returncode == 2
