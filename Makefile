@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := espeak-ng sox alsa-utils
+APT_PACKAGES := espeak-ng sox alsa-utils chromium
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps demo test bench clean-demo
@@ -18,6 +18,7 @@ system-deps:
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	command -v sox >/dev/null || missing="$$missing sox"; \
 	[ -e /usr/share/sounds/alsa/Front_Center.wav ] || missing="$$missing alsa-utils"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

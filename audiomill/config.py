@@ -164,7 +164,7 @@ class AsrConfig(_Section):
                                                        "cpu, float16 on cuda")
     beam_size: int = Field(5, ge=1, le=16)
     batch_size: int | None = Field(None, ge=1, le=512, description="segments per model call "
-                                   "(sorted by duration); null = 8 on cpu, 32 on cuda")
+                                   "(sorted by duration); null = 4 on cpu, 32 on cuda")
     languages: list[str] | None = Field(None, description="allowed language codes, e.g. [en, de]; "
                                                           "null allows any")
     on_other_language: Literal["reject", "tag"] = Field(
@@ -186,6 +186,35 @@ class AsrConfig(_Section):
 
 ASR_RESOURCE_FIELDS = frozenset({"num_gpus", "cpu_threads"})
 """AsrConfig fields that change where ASR runs, not what it writes (left out of fingerprints)."""
+
+
+class DiarizeConfig(_Section):
+    """Speaker diarization per source, after VAD and before segment (off by default).
+
+    VAD spans are cut at speaker changes, so each segment holds one speaker (``diar_speaker``).
+    ``fallback`` needs no weights (spectral statistics + clustering); ``pyannote`` loads a local
+    pipeline directory (``pip install audiomill[diarize]``).
+    """
+
+    enabled: bool = False
+    backend: Literal["fallback", "pyannote"] = "fallback"
+    pipeline_dir: str = Field("", description="pyannote: local dir with config.yaml (no hub, no token)")
+    num_speakers: int | None = Field(None, ge=1, le=64, description="known speakers per source; "
+                                     "null estimates it")
+    max_speakers: int = Field(8, ge=1, le=64)
+    threshold: float = Field(0.95, gt=0, le=2, description="fallback: cosine distance between "
+                             "cluster averages at which clustering stops")
+    min_turn_s: float = Field(1.0, ge=0, description="shorter speaker turns join a neighbour instead "
+                              "of becoming a segment")
+    drop_overlap: bool = Field(False, description="drop spans flagged as overlapped speech")
+    device: Literal["cpu", "cuda"] | None = Field(None, description="pyannote; null = cuda if present")
+
+    @model_validator(mode="after")
+    def _check_pipeline(self) -> "DiarizeConfig":
+        if self.enabled and self.backend == "pyannote" and not self.pipeline_dir.strip():
+            raise ValueError("pipeline_dir is required when diarize.backend=pyannote (a local "
+                             "pyannote pipeline directory holding config.yaml)")
+        return self
 
 
 class ModelsConfig(_Section):
@@ -218,6 +247,8 @@ class DedupConfig(_Section):
     keep_score: str | None = Field(Q_MOS, description="column whose highest value is kept in a "
                                    "cluster; absent or null falls back to the longest segment")
     max_bucket: int = Field(64, ge=2, description="LSH buckets larger than this emit linear pairs")
+    ray_min_segments: int = Field(20_000, ge=0, description="with the ray runner, fewer segments are "
+                                  "deduplicated in the driver (Ray Data's start-up costs more than the work)")
     index: str | None = Field(None, description="cross-run dedup index (dir or s3://): new segments "
                               "are checked against it and this run's kept segments appended")
 
@@ -242,6 +273,7 @@ class CleanConfig(_Section):
     asr: AsrConfig = AsrConfig()
     models: ModelsConfig = ModelsConfig()
     dedup: DedupConfig = DedupConfig()
+    diarize: DiarizeConfig = DiarizeConfig()
     policy: str | None = Field(DEFAULT_POLICY, description="filter policy YAML (path or s3://); 'default' "
                                "is the one shipped with audiomill; null keeps every segment (metrics are "
                                "still computed)")
@@ -257,6 +289,9 @@ class CleanConfig(_Section):
         asr = relevant.pop("asr")
         if self.asr.enabled:
             relevant["asr"] = {k: v for k, v in asr.items() if k not in ASR_RESOURCE_FIELDS}
+        diarize = relevant.pop("diarize")
+        if self.diarize.enabled:
+            relevant["diarize"] = {k: v for k, v in diarize.items() if k != "device"}
         relevant["policy"] = self.policy_digest()
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

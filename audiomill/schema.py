@@ -27,6 +27,7 @@ class RejectReason(str, enum.Enum):
     UNSUPPORTED_FORMAT = "unsupported_format"
     TOO_SHORT = "too_short"
     NO_SPEECH = "no_speech"
+    SPEECH_OVERLAP = "speech_overlap"  # diarize.drop_overlap removed all of a source's speech
     UNSAFE_PATH = "unsafe_path"
     BAD_MANIFEST_ROW = "bad_manifest_row"
     DUPLICATE_INPUT = "duplicate_input"
@@ -52,6 +53,7 @@ class Stage(str, enum.Enum):
     INGEST = "ingest"
     DECODE = "decode"
     VAD = "vad"
+    DIARIZE = "diarize"
     SEGMENT = "segment"
     ASR = "asr"
     QUALITY = "quality"
@@ -100,6 +102,16 @@ QUALITY_COLUMNS = (Q_SNR_DB, Q_CLIPPING_RATIO, Q_LOUDNESS_LUFS, Q_DC_OFFSET_FS, 
                    Q_SILENCE_RATIO, Q_MUSIC_SCORE)
 """Computed for every segment; duration (``audio_duration_s``) and speech ratio
 (``vad_segment_speech_ratio``) are existing columns that policies use as metrics too."""
+
+# -- diarization (per source before segment; per segment after) ----------------------------------
+DIAR_SPEAKERS = "diar_speakers"  # per source: list, one per VAD span (spans are cut at changes)
+DIAR_OVERLAPS = "diar_overlaps"  # per source: list of bools, one per span
+DIAR_SPEAKER = "diar_speaker"  # per segment: "<source_id>:S<n>", n numbered per source
+DIAR_OVERLAP = "diar_overlap"  # per segment: overlapped or ambiguous speech (backend-dependent)
+DIAR_NUM_SPEAKERS = "diar_num_speakers"  # per source
+DIAR_MODEL = "diar_model"  # diarizer name@version
+SPAN_LIST_COLUMNS = {DIAR_SPEAKERS: DIAR_SPEAKER, DIAR_OVERLAPS: DIAR_OVERLAP}
+"""Per-source lists with one value per VAD span; segment turns each into a per-segment column."""
 
 # -- segment columns -----------------------------------------------------------------------------
 KEY = "key"

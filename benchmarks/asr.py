@@ -19,7 +19,7 @@ meant for ``--device cuda``, where ``--max-new-tokens`` keeps random decoding to
 length). ``--device cuda`` runs both variants on the GPU (float16 unless ``--compute-type``);
 the code path is the same as on CPU but has not been run on a GPU by its author.
 
-Usage: python benchmarks/asr.py [--segments 32] [--threads 1] [--batch-size 8] [--repeats 3]
+Usage: python benchmarks/asr.py [--segments 32] [--threads 1] [--batch-size 4] [--repeats 3]
        [--device cpu|cuda] [--model DIR] [--random-dims tiny|large-v2] [--max-new-tokens N]
 """
 
@@ -123,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--segments", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="CTranslate2 CPU threads (per actor)")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 8 on cpu, 32 on cuda")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 4 on cpu, 32 on cuda")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

@@ -92,6 +92,7 @@ class TreeSampler:
         self.max_processes = 0
         self.samples = 0
         self._cpu_s: dict[tuple[int, float], float] = {}
+        self._labels: dict[tuple[int, float], str] = {}
 
     def sample(self) -> None:
         try:
@@ -104,8 +105,11 @@ class TreeSampler:
                 with proc.oneshot():
                     info = proc.memory_full_info()
                     cpu = proc.cpu_times()
+                    ident = (proc.pid, proc.create_time())
                     label = f"{proc.pid}:{_process_label(proc)}"
-                    self._cpu_s[(proc.pid, proc.create_time())] = cpu.user + cpu.system
+                    if ident not in self._labels or "ray::IDLE" not in label:  # keep a worker's last job title
+                        self._labels[ident] = label
+                    self._cpu_s[ident] = cpu.user + cpu.system
             except psutil.Error:  # exited between listing and reading, or a zombie
                 continue
             current.rss_bytes += info.rss
@@ -119,7 +123,9 @@ class TreeSampler:
 
     def report(self) -> dict[str, Any]:
         top = sorted(self.peak.by_process.items(), key=lambda item: -item[1])[:8]
-        return {"peak_rss_bytes": self.peak.rss_bytes, "peak_pss_bytes": self.peak_pss_bytes,
+        cpu_top = sorted(((self._labels[i], s) for i, s in self._cpu_s.items()), key=lambda item: -item[1])[:8]
+        return {"cpu_top_processes_s": {name: round(seconds, 2) for name, seconds in cpu_top},
+                "peak_rss_bytes": self.peak.rss_bytes, "peak_pss_bytes": self.peak_pss_bytes,
                 "peak_rss_top_processes": {name: rss for name, rss in top},
                 "max_processes": self.max_processes, "samples": self.samples,
                 "tree_cpu_s": sum(self._cpu_s.values())}
@@ -363,6 +369,8 @@ def _print_job_detail(runs: dict[str, dict[str, Any]]) -> None:
                 print(f"  {stage:<10} seconds {seconds:>8.2f}")
         top = run["measured"]["peak_rss_top_processes"]
         print("  RSS at the peak sample (MiB): " + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in top.items()))
+        cpu = run["measured"]["cpu_top_processes_s"]
+        print("  CPU seconds by process: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
 
 
 def _print_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:

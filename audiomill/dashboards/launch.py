@@ -99,18 +99,20 @@ def wait_until_ready(url: str, process: subprocess.Popen, timeout_s: float = 60.
     raise TimeoutError(f"streamlit did not answer on {url} within {timeout_s:.0f} s")
 
 
-def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
-    """Stop a process started by ``start_dashboard`` (its own session: children go too)."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
+def stop(*processes: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Stop processes started by ``start_dashboard`` (each its own session: children go too);
+    all are signalled first, so they shut down in parallel."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout_s)
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in running:
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout_s)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

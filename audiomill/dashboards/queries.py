@@ -79,7 +79,8 @@ def metric_summary(ds: Dataset) -> pl.DataFrame:
 
 def histograms(ds: Dataset, metrics: list[str], bins: int = HISTOGRAM_BINS) -> dict[str, pl.DataFrame]:
     """Per metric, counts of kept (index) and, where rejects carry the column, rejected rows in
-    ``bins`` equal-width bins over both: columns ``bin_start, bin_end, status, count, hours``."""
+    ``bins`` equal-width bins over both: columns ``bin_start, bin_end, status, count, hours``
+    (a constant column has one bin with ``bin_start == bin_end``)."""
     index_schema, rejects_schema = ds.index_schema(), ds.rejects_schema()
     frames = {"kept": (ds.index(), index_schema), "rejected": (ds.rejects(), rejects_schema)}
     ranges = _ranges(frames, metrics)
@@ -88,13 +89,13 @@ def histograms(ds: Dataset, metrics: list[str], bins: int = HISTOGRAM_BINS) -> d
         low, high = ranges.get(metric, (None, None))
         if low is None:
             continue
-        width = (high - low) / bins if high > low else 1.0
+        width = (high - low) / bins  # 0 for a constant column: one bin [low, low]
         parts = []
         for status, (frame, table_schema) in frames.items():
             if metric not in table_schema.names():
                 continue
             value = _finite(metric, table_schema)
-            number = ((value - low) / width).floor().clip(0, bins - 1).cast(pl.Int64)
+            number = ((value - low) / width).floor().clip(0, bins - 1).cast(pl.Int64) if width else pl.lit(0, pl.Int64)
             parts.append(frame.filter(value.is_not_null()).group_by(number.alias("bin")).agg(
                 pl.len().alias("count"), (duration_expr(table_schema).sum() / 3600).alias("hours"),
             ).with_columns(pl.lit(status).alias("status")))

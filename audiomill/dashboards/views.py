@@ -39,7 +39,10 @@ def open_cached(root: str) -> Dataset:
 
 @st.cache_data(show_spinner="Scanning parquet...", max_entries=512)
 def _cached_query(name: str, root: str, token: str, args: tuple) -> Any:
-    return getattr(queries, name)(open_cached(root), *args)
+    ds = open_cached(root)
+    if ds.token != token:  # rewritten since the caller opened it: answer for the dataset asked about
+        ds = data.open_dataset(root)
+    return getattr(queries, name)(ds, *args)
 
 
 def query(ds: Dataset, name: str, *args: Any) -> Any:
@@ -149,7 +152,11 @@ def quality_page(ctx: Context) -> None:
     measure = st.radio("bar height", ["count", "hours"], horizontal=True, key="quality_measure")
     frames = query(ds, "histograms", metrics)
     columns = st.columns(2)
-    for number, metric in enumerate(m for m in metrics if m in frames):
+    constant = [m for m in metrics if m in frames and frames[m]["bin_start"].equals(frames[m]["bin_end"])]
+    if constant:
+        st.caption("Same value in every row: " + ", ".join(
+            f"`{m}` = {frames[m]['bin_start'][0]:g} ({int(frames[m]['count'].sum()):,} rows)" for m in constant))
+    for number, metric in enumerate(m for m in metrics if m in frames and m not in constant):
         with columns[number % 2]:
             st.altair_chart(histogram_chart(frames[metric], metric, [r for r in rules if r.metric == metric],
                                             measure))

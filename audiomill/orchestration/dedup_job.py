@@ -11,6 +11,7 @@ dropped segments' members between tars.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from collections import Counter
@@ -71,7 +72,7 @@ def run_dedup(cfg: CleanConfig, part_ids: list[int]) -> DedupResult | None:
         return None
     feature_uris = [layout.part_file(cfg.output, pid, layout.FEATURES_FILE) for pid in part_ids]
     index_uris = index_store.other_run_files(cfg.dedup.index, cfg.output) if cfg.dedup.index else []
-    if cfg.runner.kind == "ray":
+    if cfg.runner.kind == "ray" and _rows(feature_uris + index_uris) >= cfg.dedup.ray_min_segments:
         edge_table = _ray_edges(feature_uris, index_uris, cfg)
     else:
         edge_table = _local_edges(_load_all(feature_uris, index_uris, cfg.dedup.num_perm), cfg)
@@ -84,7 +85,7 @@ def run_dedup(cfg: CleanConfig, part_ids: list[int]) -> DedupResult | None:
     for pid, uri in zip(part_ids, feature_uris):
         features = _read_features(uri, cfg.dedup.num_perm)
         keys = features[schema.KEY].to_pylist()
-        part = [decisions.get(k) or Decision(k, k, True) for k in keys]
+        part = [_public(decisions.get(k) or Decision(k, k, True)) for k in keys]
         dedup_rows += part
         dropped = {d.key: d for d in part if not d.kept}
         index = _read_table(layout.part_file(cfg.output, pid, layout.INDEX_FILE))
@@ -98,6 +99,15 @@ def run_dedup(cfg: CleanConfig, part_ids: list[int]) -> DedupResult | None:
         result.report["index_file"] = storage.redact(
             index_store.write_run_file(cfg.dedup.index, cfg.output, kept, cfg.dedup.num_perm))
     return result
+
+
+def _public(decision: Decision) -> Decision:
+    """Decision with cross-run keys shown as plain segment keys (the detail names the other run)."""
+    if decision.duplicate_of is None or index_store.EXTERNAL_SEP not in decision.duplicate_of:
+        return decision
+    key, run = decision.duplicate_of.split(index_store.EXTERNAL_SEP, 1)
+    return dataclasses.replace(decision, cluster_id=index_store.public_key(decision.cluster_id), duplicate_of=key,
+                               detail=f"{decision.reason} of {key}, kept by an earlier run (dedup index {run})")
 
 
 def _report(rows: list[Decision], edges: list, index_files: int) -> dict[str, Any]:
@@ -115,6 +125,10 @@ def _write_dedup_table(root: str, rows: list[Decision]) -> None:
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     storage.write_bytes(storage.join(root, layout.DEDUP_FILE), buffer.getvalue())
+
+
+def _rows(uris: list[str]) -> int:
+    return sum(pq.read_metadata(io.BytesIO(storage.read_bytes(u))).num_rows for u in uris if storage.exists(u))
 
 
 def _read_table(uri: str) -> pa.Table:
@@ -151,7 +165,7 @@ def _ray_edges(feature_uris: list[str], index_uris: list[str], cfg: CleanConfig)
         return E.EDGE_SCHEMA.empty_table()
     partitions = max(1, min(16, len(items) // 64 + 1))  # one shuffle partition per ~64 feature files
     features = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        _load_batch, fn_kwargs={"num_perm": num_perm}, batch_size=None, batch_format="pyarrow").materialize()
+        _load_batch, fn_kwargs={"num_perm": num_perm}, batch_size=None, batch_format="pyarrow")
     pairs = (features.map_batches(E.explode, fn_kwargs={"opts": opts}, batch_size=None, batch_format="pyarrow")
              .groupby([E.KIND, E.BAND_KEY], num_partitions=partitions)
              .map_groups(E.bucket_pairs, fn_kwargs={"max_bucket": opts.max_bucket}, batch_format="pyarrow")

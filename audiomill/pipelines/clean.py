@@ -13,6 +13,7 @@ from audiomill.models.registry import ResolvedModel
 from audiomill.pipelines.asr import AsrStage, resolve_asr_model
 from audiomill.pipelines.base import Resources, Stage
 from audiomill.pipelines.decode import DecodeStage
+from audiomill.pipelines.diarize import DiarizeStage
 from audiomill.pipelines.dedup_features import DedupFeaturesStage
 from audiomill.pipelines.policy import PolicyStage
 from audiomill.pipelines.quality import QualityStage
@@ -49,6 +50,7 @@ def clean_stages(cfg: CleanConfig, models: dict[str, ResolvedModel] | None = Non
     return [
         DecodeStage(cfg.decode),
         VadStage(cfg.vad),
+        *([DiarizeStage(cfg.diarize)] if cfg.diarize.enabled else []),  # cuts spans per speaker
         SegmentStage(),
         QualityStage(),
         *asr,

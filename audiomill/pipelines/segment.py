@@ -11,7 +11,8 @@ import pyarrow.compute as pc
 from audiomill import schema
 from audiomill.pipelines.base import Resources, Stage
 
-_PER_SOURCE_LISTS = (schema.VAD_STARTS_S, schema.VAD_ENDS_S, schema.VAD_SEGMENT_SPEECH_RATIOS)
+_PER_SOURCE_LISTS = (schema.VAD_STARTS_S, schema.VAD_ENDS_S, schema.VAD_SEGMENT_SPEECH_RATIOS,
+                     *schema.SPAN_LIST_COLUMNS)
 
 
 def segment_key(source_id: str, start_s: float, end_s: float) -> str:
@@ -45,6 +46,9 @@ class SegmentStage(Stage):
             schema.VAD_SEGMENT_SPEECH_RATIO: pa.array(ratios, pa.float64()),
             schema.AUDIO: pa.array(audio_slices, pa.large_binary()),
         }
+        for source_list, per_segment in schema.SPAN_LIST_COLUMNS.items():  # e.g. diar_speakers
+            if source_list in table.column_names:
+                new_columns[per_segment] = pc.list_flatten(table[source_list])
         for name, values in new_columns.items():
             segments = segments.append_column(name, values)
         durations = pc.subtract(segments[schema.END_S], segments[schema.START_S])

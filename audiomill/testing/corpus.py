@@ -249,7 +249,8 @@ def _add_multi_utterance(build: _Builder) -> None:
     texts, utterances = [], []
     while sum(len(u) for u in utterances) < 32 * sr:
         texts.append(EN[len(texts) % len(EN)])
-        utterances.append(build.speech(texts[-1], "en-us", sr))
+        # past the 8 sentences another voice reads them, so the file never repeats its own audio
+        utterances.append(build.speech(texts[-1], "en-us" if len(texts) <= len(EN) else "en-gb-x-rp", sr))
     gaps = [float(g) for g in build.rng.uniform(0.3, 0.8, size=len(utterances) - 1)]
     audio, windows = build.place(utterances, sr, gaps, noisy=False)
     build.write("speech/en/long_40s_16k.flac", audio, sr, "flac", windows, kind="speech",
@@ -305,6 +306,8 @@ def _add_duplicates(build: _Builder) -> None:
         if entry.kind == "speech" and entry.voice == "en-us" and entry.text in EN:
             entry.expect, entry.duplicate_of = [KEPT, reject(RejectReason.DUPLICATE_AUDIO)], LONG_SOURCE
             entry.note = "its sentence also occurs in long_40s_16k.flac, same voice: a near duplicate"
+    long_entry = next(entry for entry in build.files if entry.path == LONG_SOURCE)
+    long_entry.expect = [KEPT, reject(RejectReason.DUPLICATE_AUDIO)]  # a segment may go to en_us_16k's copy
     spans = [list(span) for span in source.speech_spans]
     entry = dataclasses.replace(source, path=copy_rel, speech_spans=spans, note="byte copy", **common)
     build.record(entry, build.root / copy_rel)

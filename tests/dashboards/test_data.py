@@ -79,6 +79,15 @@ def test_histograms_count_every_finite_value(curated, curated_dataset):
     assert snr["count"].sum() == rejects["q_snr_db"].drop_nulls().drop_nans().len() >= POLICY_REJECTED
 
 
+def test_constant_metric_gets_one_zero_width_bin(tmp_path):
+    _write_dataset(tmp_path, pl.DataFrame({schema.KEY: ["a", "b", "c"], schema.SHARD: ["shard-0.tar"] * 3,
+                                           schema.SOURCE_ID: ["s"] * 3, schema.AUDIO_DURATION_S: [1.0, 2.0, 4.0],
+                                           "q_clipping_ratio": [0.0, 0.0, None]}))
+    frames = queries.histograms(data.open_dataset(str(tmp_path)), [schema.AUDIO_DURATION_S, "q_clipping_ratio"], bins=3)
+    assert frames["q_clipping_ratio"].select("bin_start", "bin_end", "count").rows() == [(0.0, 0.0, 2)]
+    assert frames[schema.AUDIO_DURATION_S]["count"].to_list() == [1, 1, 1]
+
+
 def test_metric_summary_matches_numpy(ds, clean_dataset):
     values = _index(clean_dataset)[schema.VAD_SPEECH_RATIO].to_numpy()
     row = queries.metric_summary(ds).filter(pl.col("metric") == schema.VAD_SPEECH_RATIO).row(0, named=True)
@@ -237,7 +246,9 @@ def test_missing_dataset_and_no_labels(tmp_path, ds):
     with pytest.raises(FileNotFoundError, match="not a finished dataset"):
         data.open_dataset(str(tmp_path))
     assert queries.label_rounds(ds).is_empty()
-    assert queries.dedup_summary(ds) is None
+    _write_dataset(tmp_path / "bare", pl.DataFrame({schema.KEY: ["a"], schema.SHARD: ["shard-0.tar"],
+                                                    schema.SOURCE_ID: ["s"], schema.AUDIO_DURATION_S: [1.0]}))
+    assert queries.dedup_summary(data.open_dataset(str(tmp_path / "bare"))) is None
 
 
 def test_redact_tree_removes_credentials():
@@ -299,3 +310,32 @@ def test_held_shards_serve_policy_rejected_audio(curated, curated_dataset):
         segment = shard_reader.read_segment(str(curated_dataset), row[schema.SHARD], row[schema.KEY],
                                             row[schema.TAR_OFFSET], row[schema.FLAC_BYTES])
         assert segment.meta["key"] == row[schema.KEY] and len(segment.flac) == row[schema.FLAC_BYTES]
+
+
+@pytest.mark.slow
+def test_s3_dataset_reads_like_the_local_one(curated, curated_dataset, tmp_path):
+    """Through a real moto S3 server: tables are cached locally once, shards read by byte range."""
+    from audiomill import storage
+    from audiomill.testing.s3 import create_bucket, moto_s3_server
+
+    with moto_s3_server():
+        root = storage.join(create_bucket("datasets"), "batch-01")
+        for path in sorted(curated_dataset.rglob("*")):
+            if path.is_file():
+                storage.write_bytes(storage.join(root, path.relative_to(curated_dataset).as_posix()), path.read_bytes())
+        remote = data.open_dataset(root, cache_dir=str(tmp_path / "cache"))
+        assert remote.token == curated.token and remote.label == "s3://datasets/batch-01"
+        assert queries.overview(remote) == queries.overview(curated)
+        assert queries.rejects_by_reason(remote).equals(queries.rejects_by_reason(curated))
+        assert queries.label_rounds(remote).equals(queries.label_rounds(curated))
+        assert queries.dedup_summary(remote).equals(queries.dedup_summary(curated))
+        _, held = queries.filter_segments(remote, queries.SegmentFilter(rejected=True), limit=100)
+        kept = pl.read_parquet(curated_dataset / layout.INDEX_FILE).head(1)
+        for row in pl.concat([kept, held], how="diagonal_relaxed").drop_nulls(schema.SHARD).iter_rows(named=True):
+            segment = shard_reader.read_segment(root, row[schema.SHARD], row[schema.KEY], row[schema.TAR_OFFSET],
+                                                row[schema.FLAC_BYTES])
+            local = shard_reader.read_segment(str(curated_dataset), row[schema.SHARD], row[schema.KEY],
+                                              row[schema.TAR_OFFSET], row[schema.FLAC_BYTES])
+            assert segment == local
+        with pytest.raises(FileNotFoundError, match="not a finished dataset"):
+            data.open_dataset(storage.join(root, "nothing-here"), cache_dir=str(tmp_path / "cache"))

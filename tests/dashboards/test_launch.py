@@ -39,7 +39,43 @@ def test_cli_usage_errors_exit_2(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({}))
     runner = CliRunner()
     remote = runner.invoke(app, ["dashboard", str(tmp_path), "--host", "0.0.0.0"])
-    assert remote.exit_code == 2 and "--allow-remote" in remote.output
+    assert remote.exit_code == 2 and "--allow-remote" in " ".join(remote.output.split())
     missing = runner.invoke(app, ["dashboard", str(tmp_path / "nope")])
-    assert missing.exit_code == 2 and "not a finished dataset" in missing.output
+    assert missing.exit_code == 2 and "not a finished dataset" in " ".join(missing.output.split())
     assert "Example: audiomill dashboard" in runner.invoke(app, ["dashboard", "--help"]).output
+
+
+@pytest.mark.slow
+def test_cli_serves_and_stops_streamlit_with_it(clean_dataset):
+    """`audiomill dashboard` serves on 127.0.0.1; SIGTERM to the CLI takes Streamlit down too."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = launch.free_port()
+    cli = subprocess.Popen([sys.executable, "-m", "audiomill", "dashboard", str(clean_dataset), "--port", str(port)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        launch.wait_until_ready(url, cli, timeout_s=90)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=10) as response:
+            assert response.status == 200 and b"<html" in response.read(2000).lower()
+        cli.send_signal(signal.SIGTERM)
+        assert cli.wait(30) == 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                opener.open(f"{url}/_stcore/health", timeout=1).close()
+            except OSError:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("streamlit still serving after the CLI was stopped")
+        assert f"at {url}" in " ".join(cli.stdout.read().split())  # Rich wraps long lines
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()

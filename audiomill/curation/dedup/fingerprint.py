@@ -19,7 +19,7 @@ import scipy.signal
 
 from audiomill.schema import SAMPLE_RATE
 
-FINGERPRINT_VERSION = "landmark-1"
+FINGERPRINT_VERSION = "landmark-2"
 """Changes whenever tokens change; stored with features so old and new tokens are never mixed."""
 
 
@@ -50,7 +50,8 @@ def power_spectrogram(audio: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTI
     """Power (linear) of the fmin..fmax bins, shape (frames, bins), float32."""
     audio = np.asarray(audio, dtype=np.float32)
     if opts.decimate > 1:
-        audio = scipy.signal.resample_poly(audio, 1, opts.decimate).astype(np.float32, copy=False)
+        audio = scipy.signal.upfirdn(_decimation_filter(opts.decimate), audio, 1, opts.decimate)
+        audio = audio[_DECIMATION_TAPS // (2 * opts.decimate):].astype(np.float32, copy=False)
     rate = SAMPLE_RATE / opts.decimate
     if audio.size < opts.n_fft:
         audio = np.pad(audio, (0, opts.n_fft - audio.size))
@@ -58,8 +59,9 @@ def power_spectrogram(audio: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTI
     spectrum = scipy.fft.rfft(frames * _window(opts.n_fft), axis=1, workers=1)
     lo = int(opts.fmin_hz * opts.n_fft / rate)
     hi = min(int(opts.fmax_hz * opts.n_fft / rate), opts.n_fft // 2)
-    band = spectrum[:, lo:hi]
-    return band.real * band.real + band.imag * band.imag
+    pairs = spectrum.view(np.float32)[:, 2 * lo: 2 * hi]  # (re, im) interleaved
+    squared = pairs * pairs
+    return squared[:, 0::2] + squared[:, 1::2]
 
 
 def spectral_peaks(power: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTIONS) -> tuple[np.ndarray, np.ndarray]:
@@ -71,11 +73,12 @@ def spectral_peaks(power: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTIONS
     if power.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     local_max = centered_max(centered_max(power, opts.peak_frames, axis=0), opts.peak_bins, axis=1)
+    frames, bins = np.nonzero(power == local_max)  # row-major: sorted by frame, then bin
     reference = centered_max(power.max(axis=1), opts.ref_frames, axis=0)
-    ratio = np.float32(10.0 ** (-opts.rel_db / 10.0))
-    is_peak = (power == local_max) & (power > reference[:, None] * ratio) & (power > np.float32(10.0 ** (opts.floor_db / 10.0)))
-    frames, bins = np.nonzero(is_peak)  # row-major: already sorted by frame, then bin
-    return frames, bins
+    values = power[frames, bins]
+    keep = (values > reference[frames] * np.float32(10.0 ** (-opts.rel_db / 10.0))) \
+        & (values > np.float32(10.0 ** (opts.floor_db / 10.0)))
+    return frames[keep], bins[keep]
 
 
 def centered_max(x: np.ndarray, radius: int, axis: int) -> np.ndarray:
@@ -125,9 +128,18 @@ def landmark_tokens(audio: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTION
 
 
 _WINDOWS: dict[int, np.ndarray] = {}
+_FILTERS: dict[int, np.ndarray] = {}
+_DECIMATION_TAPS = 31
 
 
 def _window(n: int) -> np.ndarray:
     if n not in _WINDOWS:
         _WINDOWS[n] = np.hanning(n).astype(np.float32)
     return _WINDOWS[n]
+
+
+def _decimation_filter(factor: int) -> np.ndarray:
+    """Low-pass FIR for decimation (31 taps, Kaiser 6: ~60 dB stop band); odd length, centred."""
+    if factor not in _FILTERS:
+        _FILTERS[factor] = scipy.signal.firwin(_DECIMATION_TAPS, 1.0 / factor, window=("kaiser", 6.0)).astype(np.float32)
+    return _FILTERS[factor]

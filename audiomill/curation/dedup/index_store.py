@@ -15,11 +15,12 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audiomill import storage
+from audiomill import schema, storage
 from audiomill.curation.dedup.features import DATASET, EXTERNAL, conform_features
 from audiomill.curation.dedup.fingerprint import FINGERPRINT_VERSION
 
 _META_KEY = b"audiomill.dedup"
+EXTERNAL_SEP = "@"  # external keys become "<key>@run-<digest>": the same segment may be in both runs
 
 
 class IndexMismatchError(ValueError):
@@ -51,7 +52,15 @@ def read_run_file(uri: str, num_perm: int) -> pa.Table:
     if found != settings(num_perm):
         raise IndexMismatchError(f"dedup index file {storage.redact(uri)} was built with {found}, this job "
                                  f"uses {settings(num_perm)}; point dedup.index elsewhere or rebuild it")
-    return conform_features(table, num_perm, external=True)
+    table = conform_features(table, num_perm, external=True)
+    run = uri.rsplit("/", 1)[-1].removesuffix(".parquet")
+    keys = pa.array([f"{k}{EXTERNAL_SEP}{run}" for k in table[schema.KEY].to_pylist()], pa.string())
+    return table.set_column(table.column_names.index(schema.KEY), schema.KEY, keys)
+
+
+def public_key(key: str) -> str:
+    """The segment key without the ``@run-...`` mark external keys carry while deduplicating."""
+    return key.split(EXTERNAL_SEP, 1)[0]
 
 
 def write_run_file(index_root: str, dataset_root: str, kept: pa.Table, num_perm: int) -> str:

@@ -16,7 +16,7 @@ import pyarrow.compute  # noqa: F401 - pa.compute
 import pytest
 
 from audiomill.config import DedupConfig
-from audiomill.curation.dedup import evaluate
+from audiomill.testing import dedup_eval as evaluate
 from audiomill.curation.dedup.edges import edges_from_table
 from audiomill.curation.dedup.cluster import resolve
 from audiomill.testing.dedup_set import make_dedup_set

@@ -14,13 +14,17 @@ from audiomill.audio import decode_audio
 from audiomill.config import DecodeConfig, DedupConfig
 from audiomill.curation.dedup import lsh
 from audiomill.curation.dedup.cluster import AUDIO, EXACT, TEXT, Edge, Node, resolve
+from audiomill.curation.dedup.edges import edges_from_table
 from audiomill.curation.dedup.exact import pcm_hash
+from audiomill.curation.dedup.features import conform_features, split_features
 from audiomill.curation.dedup.fingerprint import centered_max, landmark_tokens
 from audiomill.curation.dedup.match import Relation, audio_relation, coverage
 from audiomill.curation.dedup.minhash import EMPTY, MinHasher, similarity
 from audiomill.curation.dedup.text import text_signature, words
 from audiomill.curation.dedup.windows import WindowOptions, window_signatures
+from audiomill.pipelines.dedup_features import DedupFeaturesStage
 from audiomill.testing import signals
+from audiomill.testing.dedup_eval import find_edges
 
 SR = schema.SAMPLE_RATE
 
@@ -171,3 +175,22 @@ def test_dedup_config_validates_bands():
         DedupConfig(num_perm=16, bands=32)
     assert DedupConfig().num_perm // DedupConfig().bands == 3
     assert pa.types.is_uint32(pa.list_(pa.uint32(), 4).value_type)
+
+
+def test_text_duplicates_are_found_only_when_transcripts_exist():
+    cfg = DedupConfig()
+    story = "The old lighthouse keeper climbed the stairs every night to light the lamp for passing ships."
+    noise = [signals.white_noise(2.0, SR, -30.0, seed=i) for i in range(3)]
+    table = pa.table({
+        schema.KEY: ["a", "b", "c"], schema.SOURCE_ID: ["s1", "s2", "s3"],
+        schema.PART_ID: pa.array([0, 0, 0], pa.int32()), schema.AUDIO_DURATION_S: [2.0, 2.0, 2.0],
+        schema.AUDIO: pa.array([n.tobytes() for n in noise], pa.large_binary()),
+    })
+    _, no_text = split_features(DedupFeaturesStage(cfg)(table))
+    assert schema.DEDUP_TEXT_MINHASH not in no_text.column_names  # no asr_text column: text dedup is a no-op
+    with_text = table.append_column(schema.DEDUP_TEXT_COLUMN, pa.array([story, story.lower() + "!", "ok then"]))
+    _, features = split_features(DedupFeaturesStage(cfg)(with_text))
+    edges, nodes = edges_from_table(find_edges(conform_features(features, cfg.num_perm, False), cfg))
+    assert [(e.a, e.b, e.kind) for e in edges] == [("a", "b", TEXT)]  # different noise: no audio edge
+    decisions = resolve(nodes, edges)
+    assert decisions["b"].reason == "duplicate_text" and decisions["b"].duplicate_of == "a"

@@ -17,6 +17,7 @@ from audiomill.config import DedupConfig
 from audiomill.curation.dedup import edges as E
 from audiomill.curation.dedup.cluster import AUDIO, EXACT, TEXT
 from audiomill.curation.dedup.features import conform_features, split_features
+from audiomill.pipelines.dedup_features import DedupFeaturesStage
 from audiomill.testing.dedup_set import LabeledClip, is_duplicate
 
 
@@ -46,8 +47,6 @@ class PairScores:
 
 def feature_table(clips: list[LabeledClip], cfg: DedupConfig) -> pa.Table:
     """Run the dedup features stage on the clips as segment rows (key = clip name)."""
-    from audiomill.pipelines.dedup_features import DedupFeaturesStage
-
     table = pa.table({
         schema.KEY: [c.name for c in clips], schema.SOURCE_ID: [c.name for c in clips],
         schema.PART_ID: pa.array([0] * len(clips), pa.int32()),
