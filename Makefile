@@ -41,6 +41,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/clean_cpu.py
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/dedup.py
 
 clean-demo:
 	rm -rf demo

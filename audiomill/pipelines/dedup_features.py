@@ -18,6 +18,7 @@ from audiomill.curation.dedup.minhash import MinHasher
 from audiomill.curation.dedup.text import text_signature
 from audiomill.curation.dedup.windows import audio_window_signatures
 from audiomill.pipelines.base import Resources, Stage
+from audiomill.pipelines.quality import pcm_batch
 
 AUDIO_SEED, TEXT_SEED = 1, 2
 
@@ -39,8 +40,7 @@ class DedupFeaturesStage(Stage):
     def process(self, table: pa.Table) -> pa.Table:
         if schema.KEY not in table.column_names or schema.AUDIO not in table.column_names:
             return table  # no segments in this batch (every source rejected)
-        audio = [np.frombuffer(a, dtype=np.float32) if a is not None else np.zeros(0, np.float32)
-                 for a in table[schema.AUDIO].to_pylist()]
+        audio = _audio_views(table[schema.AUDIO])
         columns: dict[str, pa.Array] = {schema.DEDUP_KEEP_SCORE: self._keep_scores(table)}
         if self.cfg.exact:
             columns[schema.DEDUP_PCM_HASH] = pa.array([pcm_hash(a) for a in audio], pa.string())
@@ -62,3 +62,10 @@ class DedupFeaturesStage(Stage):
         if column and column in table.column_names:
             return table[column].cast(pa.float64()).combine_chunks()
         return pa.nulls(table.num_rows, pa.float64())
+
+
+
+def _audio_views(column: pa.ChunkedArray) -> list[np.ndarray]:
+    """float32 views of each row's PCM in the Arrow buffer (no copy); empty for null rows."""
+    samples, offsets = pcm_batch(column)
+    return [samples[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]

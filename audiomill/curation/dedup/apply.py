@@ -2,9 +2,10 @@
 
 Dropped segments leave the kept shards: each affected ``shard-P-N.tar`` is rewritten without them
 and their members go to a companion ``held-dup-P-N.tar`` (held audio, like policy rejects), which
-the reject rows point at. Both are rebuilt from the union of the two tars every time, so running
-the global step again with other decisions moves members back instead of losing them; the part's
-own index and rejects (the writer's) are never modified.
+the reject rows point at (a shard left with no segment is deleted). Both are rebuilt from the
+union of the two tars every time, so running the global step again with other decisions moves
+members back instead of losing them; the part's own index and rejects (the writer's) are never
+modified.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class PartPatch:
     dropped: dict[str, Decision] = field(default_factory=dict)
     locations: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # key -> shard, offset, bytes
     shard_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # rewritten kept shards
+    removed_shards: set[str] = field(default_factory=set)  # kept shards left with no segment
     held_summaries: list[dict[str, Any]] = field(default_factory=list)  # held-dup tars
 
     def index(self, table: pa.Table) -> pa.Table:
@@ -75,7 +77,8 @@ class PartPatch:
             out["rejected_sources"] += len(before - after)
             reasons = Counter(out["rejects_by_reason"]) + Counter(d.reason for d in self.dropped.values())
             out["rejects_by_reason"] = dict(sorted(reasons.items()))
-        out["shards"] = [self.shard_summaries.get(s["name"], s) for s in out["shards"]]
+        out["shards"] = [self.shard_summaries.get(s["name"], s) for s in out["shards"]
+                         if s["name"] not in self.removed_shards]
         out["held_shards"] = list(out.get("held_shards", [])) + self.held_summaries
         return out
 
@@ -95,14 +98,20 @@ def repack_part(root: str, index: pa.Table, dropped: dict[str, Decision], held_n
         companion = dup_companion(shard)
         if not drop and companion not in held_names:
             continue
-        members = _read_members(layout.shard_uri(root, shard))
-        if companion in held_names:
-            members.update(_read_members(layout.shard_uri(root, companion)))
+        members = {}
+        for name in (shard, companion):  # a kept shard whose segments all went was deleted
+            if storage.exists(layout.shard_uri(root, name)):
+                members.update(_read_members(layout.shard_uri(root, name)))
         keep = sorted(set(keys) - set(drop))
-        data, offsets = _write_members(members, keep, shard)
-        storage.write_bytes(layout.shard_uri(root, shard), data)
-        patch.shard_summaries[shard] = _summary(shard, data, keep, durations)
-        patch.locations.update({k: (shard, *offsets[k]) for k in keep})
+        if keep:
+            data, offsets = _write_members(members, keep, shard)
+            storage.write_bytes(layout.shard_uri(root, shard), data)
+            patch.shard_summaries[shard] = _summary(shard, data, keep, durations)
+            patch.locations.update({k: (shard, *offsets[k]) for k in keep})
+        else:
+            patch.removed_shards.add(shard)
+            if storage.exists(layout.shard_uri(root, shard)):
+                storage.delete(layout.shard_uri(root, shard))
         if drop:
             data, offsets = _write_members(members, drop, companion)
             storage.write_bytes(layout.shard_uri(root, companion), data)

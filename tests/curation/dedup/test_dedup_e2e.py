@@ -150,3 +150,17 @@ def test_cross_run_index_dedups_a_new_batch_against_what_was_kept(demo_corpus, t
         assert second["counts"]["kept_sources"] == 1 and second["accounting"]["ok"]
     assert len(list(index_dir.glob("run-*.parquet"))) == 2
     assert json.loads(json.dumps(second["dedup"]))["index_files"] == 1
+
+
+def test_a_shard_left_without_segments_is_removed_and_restored_on_rerun(demo_corpus, tmp_path):
+    root, out = Path(demo_corpus.root), tmp_path / "ds"
+    inputs = [root / DUP_SOURCE, root / "dups/en_f3_22k_copy.wav"]  # one part each: one part is all duplicate
+    first = _clean(inputs, out, "local", "ingest.part_size=1")
+    on_disk = sorted(p.name for p in (out / layout.SHARDS_DIR).glob("*.tar"))
+    index = _rows(out, layout.INDEX_FILE)
+    assert first["counts"]["shards"] == len(on_disk) == len({r[schema.SHARD] for r in index}) == 1
+    assert on_disk == [s["name"] for s in first["shards"]]
+    held = sorted(p.name for p in (out / layout.HELD_DIR).glob("held-dup-*.tar"))
+    assert held == [s["name"] for s in first["held_shards"]] and len(held) == 1
+    again = _clean(inputs, out, "local", "ingest.part_size=1")  # resumed: rebuilt from the held tar
+    _same_outputs(out, out, first, again)
