@@ -92,7 +92,10 @@ def cluster_up(state_path: Path = DEFAULT_STATE, port: int | None = None, dashbo
 
 
 def _run_ray(command: list[str]) -> None:
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    # Jobs run `python -m audiomill` through the raylet's PATH: put this interpreter's bin dir
+    # first, so a cluster started from a virtualenv runs jobs in that virtualenv.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PATH=path)
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
     if result.returncode != 0:
         raise ClusterError(f"`{' '.join(command[:3])}` failed: {result.stderr.strip()[-800:]}")
