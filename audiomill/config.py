@@ -39,7 +39,9 @@ class IngestConfig(_Section):
                                  "*.webm", "*.mp4", "*.mkv", "*.aiff", "*.aif", "*.au", "*.wma"],
         description="glob patterns (on the file name) a listed file must match; [] keeps all")
     exclude: list[str] = Field(default_factory=list, description="glob patterns to skip")
-    part_size: int = Field(16, ge=1, le=100_000, description="sources per part")
+    part_size: int = Field(4, ge=1, le=100_000,
+                           description="sources per part: a part is one worker's unit of memory "
+                                       "(decoded float32 audio) and of resume; shards never span parts")
 
 
 class DecodeConfig(_Section):

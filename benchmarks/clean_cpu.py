@@ -10,6 +10,9 @@ default 5), then, each in a fresh subprocess:
    single-threaded;
 3. ``audiomill clean`` on the big corpus, for the peak-memory comparison.
 
+Runs 1 and 2 are repeated ``--repeat`` times (default 3), interleaved, and the fastest of each
+is kept: on a machine shared with other work, the least disturbed try is the best estimate.
+
 Peak memory is the largest sum, over the process tree (the subprocess and every descendant:
 Ray's GCS, raylet, workers, agents), of RSS sampled every 0.2 s; the sum of PSS (shared pages
 split between the processes that map them) is recorded beside it. Targets are printed as
@@ -425,40 +428,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="corpus seed")
     parser.add_argument("--set", dest="sets", action="append", default=[],
                         help="extra audiomill --set override, e.g. ingest.part_size=4 (repeatable)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run the small-corpus measurements this many times and keep the fastest "
-                             "(use 3 on a machine shared with other work)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each small-corpus measurement, interleaved; the fastest is kept")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds allowed per subprocess")
     parser.add_argument("--naive-worker", nargs=2, metavar=("CORPUS", "OUT_TAR"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.naive_worker:
-        print(json.dumps(naive_clean(Path(args.naive_worker[0]), Path(args.naive_worker[1]))))
-        return
-    work = args.workdir
-    logs = work / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    started = time.strftime("%Y%m%d-%H%M%S")
-    small_dir, small_s, reused = ensure_corpus(work / f"corpus-{args.hours:g}h-seed{args.seed}", args.hours, args.seed)
-    print(f"corpus {small_dir}: {small_s / 3600:.3f} h ({'reused' if reused else 'built'})", flush=True)
-    if not args.skip_big:
-        big_dir, big_s, reused = ensure_corpus(work / f"corpus-{args.big_hours:g}h-seed{args.seed}",
-                                               args.big_hours, args.seed)
-        print(f"corpus {big_dir}: {big_s / 3600:.3f} h ({'reused' if reused else 'built'})", flush=True)
-    plan = [("audiomill_small", args.repeat,
-             lambda: run_audiomill(small_dir, work / "out-small", args.cpus, args.sets, logs, args.timeout)),
-            ("naive_small", args.repeat, lambda: run_naive(small_dir, work / "naive-small.tar", logs, args.timeout))]
-    if not args.skip_big:  # a big run is for memory, which does not need best-of
-        plan.append(("audiomill_big", 1,
-                     lambda: run_audiomill(big_dir, work / "out-big", args.cpus, args.sets, logs, args.timeout)))
-    runs = measure_all(plan)
-    audio_s = {"audiomill_small": small_s, "naive_small": small_s, "audiomill_big": big_s if not args.skip_big else 0}
-    cores = {"audiomill_small": args.cpus, "naive_small": 1, "audiomill_big": args.cpus}
-    rows = {name: summarize(audio_s[name], run, cores[name]) for name, run in runs.items() if "error" not in run}
-    verdicts = print_report(rows, runs)
+def write_results(args: argparse.Namespace, started: str, rows: dict[str, Any], verdicts: dict[str, Any],
+                  runs: dict[str, Any]) -> Path:
     import audiomill
 
     results = {"started": started, "host": {"machine": platform.machine(), "cpu_count": os.cpu_count(),
@@ -466,10 +444,39 @@ def main(argv: list[str] | None = None) -> None:
                "audiomill": {"version": audiomill.__version__, "path": os.path.dirname(audiomill.__file__)},
                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "rows": rows, "verdicts": verdicts, "runs": runs}
-    out = work / "results" / f"clean_cpu-{started}.json"
+    out = args.workdir / "results" / f"clean_cpu-{started}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
-    print(f"\nresults: {out}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.naive_worker:
+        print(json.dumps(naive_clean(Path(args.naive_worker[0]), Path(args.naive_worker[1]))))
+        return
+    work, started = args.workdir, time.strftime("%Y%m%d-%H%M%S")
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    corpora = {"small": args.hours} if args.skip_big else {"small": args.hours, "big": args.big_hours}
+    dirs, seconds = {}, {}
+    for size, hours in corpora.items():
+        dirs[size], seconds[size], reused = ensure_corpus(work / f"corpus-{hours:g}h-seed{args.seed}", hours, args.seed)
+        print(f"corpus {dirs[size]}: {seconds[size] / 3600:.3f} h ({'reused' if reused else 'built'})", flush=True)
+
+    def audiomill_on(size: str):  # noqa: ANN202 - a measuring thunk
+        return lambda: run_audiomill(dirs[size], work / f"out-{size}", args.cpus, args.sets, logs, args.timeout)
+
+    plan = [("audiomill_small", args.repeat, audiomill_on("small")),
+            ("naive_small", args.repeat, lambda: run_naive(dirs["small"], work / "naive-small.tar", logs, args.timeout))]
+    if "big" in dirs:  # the big run is for memory, which needs no best-of
+        plan.append(("audiomill_big", 1, audiomill_on("big")))
+    runs = measure_all(plan)
+    cores = {"audiomill_small": args.cpus, "naive_small": 1, "audiomill_big": args.cpus}
+    rows = {name: summarize(seconds[name.rsplit("_", 1)[1]], run, cores[name])
+            for name, run in runs.items() if "error" not in run}
+    verdicts = print_report(rows, runs)
+    print(f"\nresults: {write_results(args, started, rows, verdicts, runs)}")
     if any("error" in run for run in runs.values()):
         sys.exit(1)
 

@@ -92,7 +92,8 @@ def with_rejects(table: pa.Table, stage: str, reasons: list[str | None],
             table = table.set_column(table.column_names.index(name), name, array)
         else:
             table = table.append_column(name, array)
-    if schema.AUDIO in table.column_names and not keep_audio:  # rejected rows need no audio downstream
+    if schema.AUDIO in table.column_names and not keep_audio and any(reasons):
+        # rejected rows need no audio downstream; skipped when nothing was rejected (a full copy)
         audio = pc.if_else(pc.is_valid(table[schema.REJECT_REASON]),
                            pa.scalar(None, table.schema.field(schema.AUDIO).type), table[schema.AUDIO])
         table = table.set_column(table.column_names.index(schema.AUDIO), schema.AUDIO, audio)
