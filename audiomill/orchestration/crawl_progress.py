@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.text import Text
 
 from audiomill.crawl.crawler import CrawlProgress, CrawlStats
+from audiomill.orchestration.live import LiveDisplay
 
 
-class RichCrawlProgress(CrawlProgress):
-    """Redraws at most 4 times a second; events arrive on the crawl's main thread."""
+class RichCrawlProgress(LiveDisplay, CrawlProgress):
+    """Events arrive on the crawl's main thread."""
 
     def __init__(self, console: Console) -> None:
-        self.console = console
-        self.live: Live | None = None
+        super().__init__(console)
         self.stats = CrawlStats()
-
-    def __enter__(self) -> RichCrawlProgress:
-        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False,
-                         redirect_stderr=False)
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.live is not None:
-            self.live.update(self._render())
-            self.live.__exit__(*exc)
 
     def url_queued(self, stats: CrawlStats) -> None:
         self._update(stats)
@@ -38,8 +25,7 @@ class RichCrawlProgress(CrawlProgress):
 
     def _update(self, stats: CrawlStats) -> None:
         self.stats = stats
-        if self.live is not None:
-            self.live.update(self._render())
+        self._refresh()
 
     def _render(self) -> Text:
         s = self.stats

@@ -7,18 +7,18 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from audiomill.orchestration.clean_job import JobProgress, Plan
+from audiomill.orchestration.live import LiveDisplay
 
 
-class RichJobProgress(JobProgress):
+class RichJobProgress(LiveDisplay, JobProgress):
     """Draws while a job runs; silent when the console is not a terminal (logs stay clean)."""
 
     def __init__(self, console: Console) -> None:
-        self.console = console
+        super().__init__(console)
         self.bar = Progress(TextColumn("[bold]parts"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=console, transient=False)
         self.task = self.bar.add_task("parts", total=None)
@@ -27,18 +27,6 @@ class RichJobProgress(JobProgress):
         self.seconds_out = 0.0
         self.rejects: Counter = Counter()
         self.started = time.time()
-        self.live: Live | None = None
-
-    def __enter__(self) -> RichJobProgress:
-        self.live = Live(self._render(), console=self.console, refresh_per_second=4,
-                         transient=False, redirect_stderr=False)
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.live is not None:
-            self.live.update(self._render())
-            self.live.__exit__(*exc)
 
     def planned(self, plan: Plan) -> None:
         done = len(plan.parts) - len(plan.todo)
@@ -59,10 +47,6 @@ class RichJobProgress(JobProgress):
         self.seconds_in += stats["seconds_in"]
         self.seconds_out += stats["seconds_out"]
         self.rejects.update(stats["rejects_by_reason"])
-
-    def _refresh(self) -> None:
-        if self.live is not None:
-            self.live.update(self._render())
 
     def _render(self) -> Group:
         elapsed = max(time.time() - self.started, 1e-6)

@@ -20,15 +20,9 @@ import scipy.signal
 
 from audiomill.schema import SAMPLE_RATE
 from audiomill.testing import signals
+from audiomill.testing.corpus import EN as CORPUS_EN
 
-EN = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call Stella and ask her to bring these things with her from the store.",
-    "A rainbow is a division of white light into many beautiful colors.",
-    "We tested the new pipeline on one hour of audio before lunch.",
-    "Six spoons of fresh snow peas and five thick slabs of blue cheese.",
-    "The museum opens at nine in the morning and closes at six.",
-]
+EN = CORPUS_EN[:6]
 LONG_EN = [
     "Turn left at the second traffic light, then keep going straight.",
     "My brother plays the violin every evening after dinner.",
