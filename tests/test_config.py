@@ -11,7 +11,7 @@ def test_defaults_are_valid_and_sensible():
     cfg = load_config()
     assert cfg == CleanConfig()
     assert cfg.vad.threshold == 0.5
-    assert cfg.ingest.part_size == 16
+    assert cfg.ingest.part_size == 4
     assert "*.wav" in cfg.ingest.include
     assert cfg.vad.max_segment_s >= 2 * cfg.vad.min_segment_s
     assert cfg.runner.kind == "ray"
