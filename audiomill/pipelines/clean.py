@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pyarrow as pa
 import pyarrow.parquet as pq
-import io
 
 from audiomill import schema, storage
 from audiomill.config import CleanConfig
