@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from botocore.exceptions import ClientError  # cheap (~10 ms); boto3 itself is imported lazily
+from botocore.exceptions import BotoCoreError, ClientError  # cheap (~10 ms); boto3 itself is imported lazily
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +74,8 @@ def _secret_parts(uri: str) -> list[str]:
     return [p for p in parts if len(p) >= 3]
 
 
-STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
-"""Errors a storage call raises for a bad or unreachable URI (botocore's are added when present)."""
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    STORAGE_ERRORS = (OSError, ValueError, BotoCoreError, ClientError)
-except ImportError:  # pragma: no cover - boto3 is a required dependency
-    pass
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, BotoCoreError, ClientError)
+"""Errors a storage call raises for a bad or unreachable URI (local or S3)."""
 
 
 def is_s3(uri: str) -> bool:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from audiomill import schema, storage
+from audiomill import storage
 from audiomill.config import DEFAULT_POLICY, ConfigError
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.yaml")

@@ -136,7 +136,7 @@ def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
         else:
             arrays.append(pa.nulls(table.num_rows, f.type))
         fields.append(f.with_nullable(True))
-    extra = [c for c in table.column_names if c not in target.names and c in table.column_names
+    extra = [c for c in table.column_names if c not in target.names
              and c not in _NOT_INDEXED and not schema.is_timing_column(c)]
     for name in extra:
         arrays.append(table[name])
