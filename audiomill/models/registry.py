@@ -37,6 +37,7 @@ from audiomill import storage
 logger = logging.getLogger(__name__)
 
 REGISTRY_ENV = "AUDIOMILL_MODEL_REGISTRY"
+DATA_HOME_ENV = "XDG_DATA_HOME"
 META_FILE = "meta.json"
 STAGES_FILE = "stages.json"
 FILES_DIR = "files"
@@ -157,12 +158,24 @@ def _hash_unchanged(path: str, size: int, mtime_ns: int) -> str:
     return hash_file(path)
 
 
-class ModelRegistry:
-    """Read, register and promote model versions under ``root`` (a directory or ``s3://`` prefix)."""
+def default_registry_root() -> str:
+    """The registry every command uses when none is given: ``$AUDIOMILL_MODEL_REGISTRY``, else
+    ``$XDG_DATA_HOME/audiomill/registry`` (``~/.local/share/audiomill/registry``)."""
+    explicit = os.environ.get(REGISTRY_ENV, "")
+    if explicit:
+        return explicit
+    data_home = os.environ.get(DATA_HOME_ENV) or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data_home, "audiomill", "registry")
 
-    def __init__(self, root: str) -> None:
-        if not root:
-            raise RegistryError(f"no model registry given: pass --registry or set {REGISTRY_ENV}")
+
+class ModelRegistry:
+    """Read, register and promote model versions under ``root`` (a directory or ``s3://`` prefix).
+
+    An empty ``root`` means :func:`default_registry_root`.
+    """
+
+    def __init__(self, root: str = "") -> None:
+        root = root or default_registry_root()
         self.root = root if storage.is_s3(root) else os.path.abspath(os.path.expanduser(root))
 
     def _uri(self, *parts: str) -> str:
@@ -329,11 +342,13 @@ def resolve_model(ref_or_path: str, registry: str = "") -> ResolvedModel:
         digest = files_digest(files)
         return ResolvedModel(ref=str(path.resolve()), model_id=f"{path.resolve().name}@sha256:{digest[:12]}",
                              sha256=digest, files=files)
-    root = registry or os.environ.get(REGISTRY_ENV, "")
-    if not root:
-        raise RegistryError(f"{text!r} is a registry reference but no registry is configured: set "
-                            f"models.registry or {REGISTRY_ENV}")
-    registry_ = ModelRegistry(root)
-    found = registry_.lookup(text)
+    registry_ = ModelRegistry(registry)
+    try:
+        found = registry_.lookup(text)
+    except RegistryError as exc:
+        if registry or os.environ.get(REGISTRY_ENV):
+            raise
+        raise RegistryError(f"{exc} (the default registry {registry_.root}; set models.registry or "
+                            f"{REGISTRY_ENV} to use another)") from exc
     return ResolvedModel(ref=found.ref, model_id=found.ref, sha256=found.sha256, registry=registry_.root,
                          files=found.files)

@@ -1,0 +1,1 @@
+"""The ``audiomill`` command line: Typer apps, rendering, progress; one console, one set of exit codes."""
