@@ -1,5 +1,5 @@
 """``python -m audiomill`` runs the CLI."""
 
-from audiomill.orchestration.cli import main
+from audiomill.cli.app import main
 
 main()

@@ -280,11 +280,13 @@ class CleanConfig(_Section):
                                "is the one shipped with audiomill; null keeps every segment (metrics are "
                                "still computed)")
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, policy_digest: str | None) -> str:
         """Hash of everything that changes the output bytes; stored in part markers.
 
         Runner settings and the input list itself are excluded: parts are identified by their
-        own source lists, and how they run does not change what they produce.
+        own source lists, and how they run does not change what they produce. ``policy_digest``
+        is the loaded policy's ``digest()`` (``jobs.prepare`` loads it once), so editing the
+        policy file redoes parts; this method does no I/O.
         """
         relevant = self.model_dump(exclude={"runner", "inputs", "output", "crawl", "models"})
         # ASR settings matter only when it runs; registry refs are pinned to versions first
@@ -294,15 +296,9 @@ class CleanConfig(_Section):
         diarize = relevant.pop("diarize")
         if self.diarize.enabled:
             relevant["diarize"] = {k: v for k, v in diarize.items() if k != "device"}
-        relevant["policy"] = self.policy_digest()
+        relevant["policy"] = policy_digest
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def policy_digest(self) -> str | None:
-        """Hash of the policy's rules: editing the file (not only renaming it) redoes parts."""
-        from audiomill.curation.policy import load_policy  # curation builds on config
-
-        return load_policy(self.policy).digest() if self.policy else None
 
 
 def _read_file(path: str | Path) -> dict[str, Any]:

@@ -46,8 +46,9 @@ class RejectReason(str, enum.Enum):
     BAD_CONTENT_TYPE = "bad_content_type"
 
 
-class Stage(str, enum.Enum):
-    """Names of pipeline stages, as recorded in ``reject_stage`` and timings."""
+class StageName(str, enum.Enum):
+    """Names of pipeline stages, as recorded in ``reject_stage`` and timings (the stage classes
+    themselves derive from ``pipelines.base.Stage``)."""
 
     CRAWL = "crawl"
     INGEST = "ingest"
@@ -79,6 +80,7 @@ ORIG_CHANNELS = "orig_channels"
 ORIG_CODEC = "orig_codec"
 ORIG_CONTAINER = "orig_container"
 ORIG_DURATION_S = "orig_duration_s"
+ORIG_COLUMNS = (ORIG_SAMPLE_RATE, ORIG_CHANNELS, ORIG_CODEC, ORIG_CONTAINER, ORIG_DURATION_S)
 AUDIO = "audio"  # float32 little-endian PCM at SAMPLE_RATE, mono
 AUDIO_DURATION_S = "audio_duration_s"  # duration of AUDIO (source before, segment after split)
 
@@ -148,6 +150,8 @@ ASR_CHARS_PER_S = "asr_chars_per_s"  # characters of text per second of segment 
 ASR_NONSPEECH_TEXT_PROB = "asr_nonspeech_text_prob"  # no-speech prob if text was written, else 0
 ASR_WORDS = "asr_words"  # list<struct<word, start_s, end_s, prob>>, times from segment start
 ASR_MODEL = "asr_model"  # "name@version" from the registry, or "dirname@sha256:<12 hex>"
+ASR_COLUMNS = (ASR_TEXT, ASR_LANGUAGE, ASR_LANGUAGE_PROB, ASR_AVG_LOGPROB, ASR_NO_SPEECH_PROB,
+               ASR_COMPRESSION_RATIO, ASR_CHARS_PER_S, ASR_NONSPEECH_TEXT_PROB, ASR_WORDS, ASR_MODEL)
 
 # -- dedup features per segment (curation/dedup/); kept out of index and shards, written to ------
 # -- _parts/part-N/features.parquet for the global dedup step -------------------------------------
@@ -158,6 +162,9 @@ DEDUP_TEXT_MINHASH = "dedup_text_minhash"  # fixed_size_list<uint32>; null witho
 DEDUP_KEEP_SCORE = "dedup_keep_score"  # the configured quality column, highest kept; null if absent
 DEDUP_TEXT_COLUMN = ASR_TEXT  # transcript the text dedup reads; absent or empty -> no text dedup
 DUPLICATE_OF = "duplicate_of"  # in rejects: key of the kept segment a dropped duplicate repeats
+DEDUP_CLUSTER_ID = "cluster_id"  # dedup.parquet: key of the cluster's kept segment
+DEDUP_KEPT = "kept"  # dedup.parquet: this segment survived dedup
+DEDUP_REASON = "reason"  # dedup.parquet: duplicate reason code (null when kept)
 
 
 def is_dedup_feature(name: str) -> bool:
@@ -179,7 +186,6 @@ SOURCE_FIELDS = [
     pa.field(PART_FINGERPRINT, pa.string()),
     pa.field(METADATA_JSON, pa.string()),
 ]
-SOURCE_SCHEMA = pa.schema(SOURCE_FIELDS)
 
 ORIG_FIELDS = [
     pa.field(ORIG_SAMPLE_RATE, pa.int32()),
@@ -221,3 +227,29 @@ REJECT_SCHEMA = pa.schema(
     + [pa.field(DUPLICATE_OF, pa.string())]
 )
 """One row per rejected source (key null) or rejected segment (key set)."""
+
+DEDUP_SCHEMA = pa.schema([pa.field(KEY, pa.string()), pa.field(DEDUP_CLUSTER_ID, pa.string()),
+                          pa.field(DEDUP_KEPT, pa.bool_()), pa.field(DEDUP_REASON, pa.string()),
+                          pa.field(DUPLICATE_OF, pa.string())])
+"""``dedup.parquet``: one row per segment that reached the global dedup step."""
+
+NOT_INDEXED = frozenset({AUDIO, PART_SOURCES, PART_FINGERPRINT, READ_URI, VAD_STARTS_S, VAD_ENDS_S,
+                         VAD_SEGMENT_SPEECH_RATIOS} | {f.name for f in REJECT_FIELDS})
+"""In-flight columns that never reach index.parquet (audio, part bookkeeping, span lists)."""
+
+
+def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
+    """``target``'s columns first (cast, null-filled when absent), then any extra metric columns."""
+    arrays, fields = [], []
+    for f in target:
+        if f.name in table.column_names:
+            arrays.append(table[f.name].cast(f.type))
+        else:
+            arrays.append(pa.nulls(table.num_rows, f.type))
+        fields.append(f.with_nullable(True))
+    extra = [c for c in table.column_names if c not in target.names
+             and c not in NOT_INDEXED and not is_timing_column(c)]
+    for name in extra:
+        arrays.append(table[name])
+        fields.append(table.schema.field(name))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

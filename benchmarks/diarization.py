@@ -23,7 +23,7 @@ import numpy as np
 from audiomill.config import VadConfig
 from audiomill.models.diarization import FallbackDiarizer
 from audiomill.models.vad import FRAME_S, SileroVad
-from audiomill.pipelines.speech_spans import speech_spans
+from audiomill.models.speech_spans import speech_spans
 from audiomill.schema import SAMPLE_RATE
 from audiomill.testing.mixtures import VOICES, conversation, diarization_error_rate
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,10 @@ def demo_corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusTruth:
 @pytest.fixture(scope="session")
 def ray_local():
     """A real local Ray with 2 CPUs, started once; stages run in its worker processes."""
-    import ray
+    from audiomill.execution.ray_session import RaySettings, ray_session
 
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    with ray_session(RaySettings(num_cpus=2)) as ray:
+        yield ray
 
 
 def corpus_uri(truth: CorpusTruth, relative: str) -> str:

@@ -16,7 +16,7 @@ import webdataset as wds
 from audiomill import layout, schema
 from audiomill.audio import decode_flac
 from audiomill.config import load_config
-from audiomill.orchestration.clean_job import run_clean
+from audiomill.jobs.clean import run_clean
 
 pytestmark = pytest.mark.slow
 SPAN_SLACK_S = 0.45  # VAD padding (0.1 s) + frame granularity + silero onset/offset lag
@@ -25,7 +25,7 @@ SPAN_SLACK_S = 0.45  # VAD padding (0.1 s) + frame granularity + silero onset/of
 def _clean(truth, out: Path, runner: str, *extra: str) -> dict:
     cfg = load_config(inputs=[str(truth.root)], output=str(out),
                       overrides=[f"runner.kind={runner}", "ingest.part_size=4", *extra])
-    return run_clean(cfg)
+    return run_clean(cfg).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_tar_and_manifest_inputs_carry_metadata(demo_corpus, tmp_path):
                     "source_url": f"https://example.org/{i}"}) + "\n" for i, e in enumerate(speech[3:])))
     cfg = load_config(inputs=[str(archive), str(manifest_path)], output=str(tmp_path / "out"),
                       overrides=["runner.kind=local"])
-    manifest = run_clean(cfg)
+    manifest = run_clean(cfg).to_dict()
     assert manifest["counts"]["inputs"] == 6 and manifest["counts"]["kept_sources"] == 6
     index = pq.read_table(tmp_path / "out" / layout.INDEX_FILE).to_pylist()
     from_tar = [r for r in index if r[schema.SOURCE_URI].startswith(str(archive) + "#clips/")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from audiomill.jobs.prepare import config_fingerprint
 from audiomill.config import CleanConfig, ConfigError, VadConfig, apply_override, load_config
 
 
@@ -174,19 +175,19 @@ def test_config_is_frozen():
 
 
 def test_fingerprint_changes_with_output_affecting_settings():
-    base = load_config().fingerprint()
-    assert base == load_config().fingerprint()
+    base = config_fingerprint(load_config())
+    assert base == config_fingerprint(load_config())
     assert len(base) == 16 and all(c in "0123456789abcdef" for c in base)
-    assert load_config(overrides=["vad.threshold=0.6"]).fingerprint() != base
-    assert load_config(overrides=["shard.max_samples=5"]).fingerprint() != base
-    assert load_config(overrides=["decode.min_duration_s=0.5"]).fingerprint() != base
-    assert load_config(overrides=["ingest.part_size=3"]).fingerprint() != base
+    assert config_fingerprint(load_config(overrides=["vad.threshold=0.6"])) != base
+    assert config_fingerprint(load_config(overrides=["shard.max_samples=5"])) != base
+    assert config_fingerprint(load_config(overrides=["decode.min_duration_s=0.5"])) != base
+    assert config_fingerprint(load_config(overrides=["ingest.part_size=3"])) != base
 
 
 def test_fingerprint_ignores_runner_inputs_and_output():
-    base = load_config().fingerprint()
+    base = config_fingerprint(load_config())
     other = load_config(
         inputs=["/somewhere/else"], output="s3://b/o",
         overrides=["runner.kind=local", "runner.num_cpus=3", "runner.actors=2",
                    "runner.address=ray://h:10001"])
-    assert other.fingerprint() == base
+    assert config_fingerprint(other) == base

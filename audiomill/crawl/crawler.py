@@ -297,7 +297,7 @@ def _rows(entry: urls.CrawlEntry, record: dict[str, Any] | None, expanded: bool)
         return [{"path": record["path"], **metadata, "content_type": record["content_type"]}]
     reason, detail = ((RejectReason.BAD_MANIFEST_ROW.value, entry.error) if record is None
                       else (record["reason"], record["detail"]))
-    return [{"uri": _reject_uri(entry), **metadata, schema.REJECT_STAGE: schema.Stage.CRAWL.value,
+    return [{"uri": _reject_uri(entry), **metadata, schema.REJECT_STAGE: schema.StageName.CRAWL.value,
              schema.REJECT_REASON: reason, schema.REJECT_DETAIL: detail}]
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-_RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune")
+_RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "ray._private")
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,16 @@ def _init(ray, settings: RaySettings) -> bool:  # noqa: ANN001 - the ray module
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
     if settings.address:
         ray.init(address=settings.address, **kwargs)
     elif os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster, whatever num_cpus says
         ray.init(address="auto", **kwargs)
     else:
         ray.init(num_cpus=settings.num_cpus, _node_ip_address=LOOPBACK, **kwargs)
+    if main_thread and callable(sigterm):  # Ray replaces it with a handler that dumps stacks
+        signal.signal(signal.SIGTERM, sigterm)
     logger.info("ray resources: %s", ray.cluster_resources())
     return True
 

@@ -34,8 +34,8 @@ DEFAULT_BATCH = {"cpu": 4, "cuda": 32}  # on CPU batching changes little (measur
 def asr_resources(cfg: AsrConfig) -> Resources:
     """GPU actors (fractional GPUs share a card) on cuda; ``cpu_threads`` CPUs otherwise."""
     if cfg.device == "cuda":
-        return Resources(num_cpus=1.0, num_gpus=cfg.num_gpus, actor=True)
-    return Resources(num_cpus=float(cfg.cpu_threads), actor=True)
+        return Resources(num_cpus=1.0, num_gpus=cfg.num_gpus)
+    return Resources(num_cpus=float(cfg.cpu_threads))
 
 
 def resolve_asr_model(cfg: CleanConfig) -> ResolvedModel:
@@ -49,7 +49,9 @@ def resolve_asr_model(cfg: CleanConfig) -> ResolvedModel:
 class AsrStage(Stage):
     """Segment rows in; the same rows with ``asr_*`` columns out (or ``language`` rejects)."""
 
-    name = schema.Stage.ASR.value
+    name = schema.StageName.ASR.value
+    requires = frozenset({schema.AUDIO, schema.KEY, schema.SOURCE_ID})
+    adds = frozenset(schema.ASR_COLUMNS)
 
     def __init__(self, cfg: AsrConfig, model: ResolvedModel, cache_dir: str = "~/.cache/audiomill/models"
                  ) -> None:

@@ -1,6 +1,6 @@
 """The stage contract: declared resources, ``setup()`` once per worker, Arrow table -> Arrow table.
 
-A stage never imports Ray. Runners (``orchestration/runners``) decide where it runs. Rows already
+A stage never imports Ray. Runners (``execution/runners``) decide where it runs. Rows already
 rejected by an earlier stage pass through untouched; a stage only sees active rows in ``process``.
 """
 
@@ -19,20 +19,24 @@ from audiomill import schema
 
 @dataclass(frozen=True)
 class Resources:
-    """What one worker of a stage needs. ``actor`` stages keep state (models) between batches."""
+    """What one worker of a stage needs; the runner sizes actor pools from it."""
 
     num_cpus: float = 1.0
     num_gpus: float = 0.0
-    memory_bytes: int | None = None
-    actor: bool = False
-    concurrency: int | None = None  # actor pool size (None: the runner decides)
 
 
 class Stage(abc.ABC):
-    """One step of a pipeline. Subclasses set ``name`` and implement ``process``."""
+    """One step of a pipeline. Subclasses set ``name`` and implement ``process``.
+
+    ``requires`` and ``adds`` declare the columns a stage reads and writes (``schema`` names);
+    ``pipelines.contract.check_order`` verifies a stage list against them, and policies may only
+    name columns some stage adds.
+    """
 
     name: ClassVar[str]
     resources: ClassVar[Resources] = Resources()
+    requires: ClassVar[frozenset[str]] = frozenset()
+    adds: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self) -> None:
         self._ready = False

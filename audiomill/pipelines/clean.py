@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from audiomill import schema, storage
+from audiomill import schema
 from audiomill.config import CleanConfig
-from audiomill.curation.policy import load_policy
+from audiomill.curation.policy import Policy
+from audiomill.formats.tables import read_table
 from audiomill.models.registry import ResolvedModel
 from audiomill.pipelines.asr import AsrStage, resolve_asr_model
 from audiomill.pipelines.base import Resources, Stage
@@ -28,21 +26,26 @@ PART_URI = "part_uri"
 class LoadPartStage(Stage):
     """Part descriptors (``part_uri``) in; that part's source rows out."""
 
-    name = schema.Stage.INGEST.value
+    name = schema.StageName.INGEST.value
     resources = Resources(num_cpus=0.25)
+    requires = frozenset({PART_URI})
 
     def __call__(self, table: pa.Table) -> pa.Table:  # descriptors carry no reject columns
         return self.process(table)
 
     def process(self, table: pa.Table) -> pa.Table:
-        parts = [pq.read_table(io.BytesIO(storage.read_bytes(uri))) for uri in table[PART_URI].to_pylist()]
+        parts = [read_table(uri) for uri in table[PART_URI].to_pylist()]
         return pa.concat_tables(parts) if parts else table
 
 
-def clean_stages(cfg: CleanConfig, models: dict[str, ResolvedModel] | None = None) -> list[Stage]:
+def clean_stages(cfg: CleanConfig, fingerprint: str, policy: Policy | None,
+                 models: dict[str, ResolvedModel] | None = None) -> list[Stage]:
     """Stages after part loading, ending with the writer (which emits one stats row per part).
 
-    ``models`` are the job's pinned models (``pipelines.asr.pin_asr_model``); resolved here if absent.
+    ``fingerprint``, ``policy`` and ``models`` come from ``jobs.prepare.prepare_job`` (the
+    policy loaded and the ASR model pinned once per job); the model is resolved here if absent.
+    The policy runs after every metric stage, and dedup features last (they move to their own
+    table in the writer); ``pipelines.contract`` checks the order against declared columns.
     """
     asr: list[Stage] = []
     if cfg.asr.enabled:
@@ -55,7 +58,7 @@ def clean_stages(cfg: CleanConfig, models: dict[str, ResolvedModel] | None = Non
         SegmentStage(),
         QualityStage(),
         *asr,
-        *([PolicyStage(load_policy(cfg.policy))] if cfg.policy else []),
-        *([DedupFeaturesStage(cfg.dedup)] if cfg.dedup.enabled else []),  # last: sees every metric column
-        WriterStage(cfg.output, cfg.shard, cfg.fingerprint()),
+        *([PolicyStage(policy)] if policy is not None else []),
+        *([DedupFeaturesStage(cfg.dedup)] if cfg.dedup.enabled else []),
+        WriterStage(cfg.output, cfg.shard, fingerprint),
     ]

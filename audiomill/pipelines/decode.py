@@ -18,8 +18,10 @@ logger = logging.getLogger(__name__)
 class DecodeStage(Stage):
     """Source rows in; the same rows out with ``audio`` and ``orig_*`` columns, or a reject."""
 
-    name = schema.Stage.DECODE.value
+    name = schema.StageName.DECODE.value
     resources = Resources(num_cpus=1.0)
+    requires = frozenset({schema.SOURCE_ID, schema.SOURCE_URI, schema.READ_URI})
+    adds = frozenset({schema.AUDIO, schema.AUDIO_DURATION_S, *schema.ORIG_COLUMNS})
 
     def __init__(self, limits: DecodeConfig) -> None:
         super().__init__()

@@ -1,7 +1,7 @@
 """Dedup features stage: per segment, the PCM hash, audio window MinHashes and transcript MinHash.
 
-Runs last before the writer, inside each part, so the global dedup step (after all parts) reads
-only these compact columns. The writer moves them out of the index into ``features.parquet``.
+Runs inside each part (``pipelines.clean`` places it after the metric stages, so the keep score
+column exists), and the global dedup step (after all parts) reads only these compact columns. The writer moves them out of the index into ``features.parquet``.
 The transcript signature is computed only when ``schema.DEDUP_TEXT_COLUMN`` is present (ASR ran).
 """
 
@@ -26,8 +26,11 @@ AUDIO_SEED, TEXT_SEED = 1, 2
 class DedupFeaturesStage(Stage):
     """Segment rows in; the same rows with ``dedup_*`` columns out."""
 
-    name = schema.Stage.DEDUP.value
+    name = schema.StageName.DEDUP.value
     resources = Resources(num_cpus=1.0)
+    requires = frozenset({schema.AUDIO, schema.KEY})
+    adds = frozenset({schema.DEDUP_PCM_HASH, schema.DEDUP_AUDIO_MINHASH, schema.DEDUP_TEXT_MINHASH,
+                      schema.DEDUP_KEEP_SCORE})
 
     def __init__(self, cfg: DedupConfig) -> None:
         super().__init__()

@@ -31,8 +31,10 @@ def build_diarizer(cfg: DiarizeConfig) -> FallbackDiarizer | PyannoteDiarizer:
 class DiarizeStage(Stage):
     """Source rows with VAD spans in; the same rows with spans cut per speaker out."""
 
-    name = schema.Stage.DIARIZE.value
-    resources = Resources(num_cpus=1.0, actor=True)
+    name = schema.StageName.DIARIZE.value
+    resources = Resources(num_cpus=1.0)
+    requires = frozenset({schema.AUDIO, schema.VAD_STARTS_S, schema.VAD_ENDS_S})
+    adds = frozenset({*schema.SPAN_LIST_COLUMNS, schema.DIAR_NUM_SPEAKERS, schema.DIAR_MODEL})
 
     def __init__(self, cfg: DiarizeConfig) -> None:
         super().__init__()

@@ -13,11 +13,12 @@ from audiomill.schema import RejectReason
 class PolicyStage(Stage):
     """Segment rows in; rows failing a rule get ``reject_reason = policy`` and a detail naming every
     failed rule and its value. Their audio is kept: the writer holds it so ``audiomill curate`` can
-    bring a segment back under a looser policy. Runs last before the writer, so rules may name
-    columns of any earlier stage (``q_*``, ``asr_*``)."""
+    bring a segment back under a looser policy. Rules may name columns of any earlier stage
+    (``q_*``, ``asr_*``); ``pipelines.clean`` places it after them."""
 
-    name = schema.Stage.POLICY.value
+    name = schema.StageName.POLICY.value
     resources = Resources(num_cpus=0.25)
+    requires = frozenset({schema.KEY})  # plus every column a rule names (checked against the stage list)
 
     def __init__(self, policy: Policy) -> None:
         super().__init__()

@@ -17,8 +17,10 @@ class QualityStage(Stage):
     each segment into Python bytes). A ``MosEstimator``, when given, adds ``q_mos``.
     """
 
-    name = schema.Stage.QUALITY.value
+    name = schema.StageName.QUALITY.value
     resources = Resources(num_cpus=1.0)
+    requires = frozenset({schema.AUDIO, schema.KEY})
+    adds = frozenset({*schema.QUALITY_COLUMNS, schema.Q_MOS})
 
     def __init__(self, options: QualityOptions = DEFAULT_OPTIONS, mos: MosEstimator | None = None) -> None:
         super().__init__()

@@ -24,8 +24,12 @@ def segment_key(source_id: str, start_s: float, end_s: float) -> str:
 class SegmentStage(Stage):
     """Source rows with span lists in; segment rows (key, start/end, audio slice) out."""
 
-    name = schema.Stage.SEGMENT.value
+    name = schema.StageName.SEGMENT.value
     resources = Resources(num_cpus=0.25)
+    requires = frozenset({schema.AUDIO, schema.SOURCE_ID, schema.VAD_STARTS_S, schema.VAD_ENDS_S,
+                          schema.VAD_SEGMENT_SPEECH_RATIOS})
+    adds = frozenset({schema.KEY, schema.START_S, schema.END_S, schema.VAD_SEGMENT_SPEECH_RATIO,
+                      *schema.SPAN_LIST_COLUMNS.values()})
 
     def process(self, table: pa.Table) -> pa.Table:
         counts = pc.list_value_length(table[schema.VAD_STARTS_S]).fill_null(0).to_numpy()

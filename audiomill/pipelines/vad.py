@@ -9,15 +9,18 @@ from audiomill import schema
 from audiomill.config import VadConfig
 from audiomill.models.vad import FRAME_S, SileroVad
 from audiomill.pipelines.base import Resources, Stage, with_rejects
-from audiomill.pipelines.speech_spans import speech_spans
+from audiomill.models.speech_spans import speech_spans
 from audiomill.schema import RejectReason
 
 
 class VadStage(Stage):
     """Adds ``vad_starts_s``/``vad_ends_s`` lists per source; a source with none is ``no_speech``."""
 
-    name = schema.Stage.VAD.value
-    resources = Resources(num_cpus=1.0, actor=True)
+    name = schema.StageName.VAD.value
+    resources = Resources(num_cpus=1.0)
+    requires = frozenset({schema.AUDIO})
+    adds = frozenset({schema.VAD_STARTS_S, schema.VAD_ENDS_S, schema.VAD_SPEECH_RATIO,
+                      schema.VAD_SEGMENT_SPEECH_RATIOS})
 
     def __init__(self, cfg: VadConfig, model_path: str | None = None) -> None:
         super().__init__()

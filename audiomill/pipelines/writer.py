@@ -7,7 +7,6 @@ part split in two: the writer checks that every source of a part is present.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections import Counter
@@ -15,17 +14,18 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from audiomill import layout, schema, storage
 from audiomill.config import ShardConfig
 from audiomill.curation.dedup.features import split_features
+from audiomill.formats.shards import pack_shards
+from audiomill.formats.tables import write_table
+from audiomill.manifest import PartStats, ShardSummary
 from audiomill.pipelines.base import Resources, Stage, split_rejected
-from audiomill.pipelines.shards import pack_shards
+from audiomill.schema import conform
 
-STATS_SCHEMA = pa.schema([pa.field(schema.PART_ID, pa.int32()), pa.field("stats_json", pa.string())])
-_NOT_INDEXED = {schema.AUDIO, schema.PART_SOURCES, schema.PART_FINGERPRINT, schema.READ_URI, schema.VAD_STARTS_S,
-                schema.VAD_ENDS_S, schema.VAD_SEGMENT_SPEECH_RATIOS} | {f.name for f in schema.REJECT_FIELDS}
+STATS_JSON = "stats_json"
+STATS_SCHEMA = pa.schema([pa.field(schema.PART_ID, pa.int32()), pa.field(STATS_JSON, pa.string())])
 
 
 class PartIncompleteError(RuntimeError):
@@ -35,8 +35,10 @@ class PartIncompleteError(RuntimeError):
 class WriterStage(Stage):
     """Segment and reject rows in; one stats row per written part out."""
 
-    name = schema.Stage.WRITE.value
+    name = schema.StageName.WRITE.value
     resources = Resources(num_cpus=1.0)
+    requires = frozenset({schema.PART_ID, schema.PART_SOURCES, schema.PART_FINGERPRINT, schema.SOURCE_ID,
+                          schema.AUDIO_DURATION_S})
 
     def __init__(self, output: str, cfg: ShardConfig, config_fingerprint: str) -> None:
         super().__init__()
@@ -55,10 +57,10 @@ class WriterStage(Stage):
         for part_id in sorted(set(table[schema.PART_ID].to_pylist())):
             rows = table.filter(pc.equal(table[schema.PART_ID], part_id))
             stats = self.write_part(part_id, rows)
-            stats_rows.append({schema.PART_ID: part_id, "stats_json": json.dumps(stats, sort_keys=True)})
+            stats_rows.append({schema.PART_ID: part_id, STATS_JSON: json.dumps(stats.to_dict(), sort_keys=True)})
         return pa.Table.from_pylist(stats_rows, schema=STATS_SCHEMA)
 
-    def write_part(self, part_id: int, rows: pa.Table) -> dict[str, Any]:
+    def write_part(self, part_id: int, rows: pa.Table) -> PartStats:
         started = time.perf_counter()
         expected = rows[schema.PART_SOURCES][0].as_py()
         source_ids = set(rows[schema.SOURCE_ID].to_pylist())
@@ -73,24 +75,23 @@ class WriterStage(Stage):
         for shard in pack_shards(kept_rows, part_id, self.cfg):
             storage.write_bytes(layout.shard_uri(self.output, shard.name), shard.data)
             offsets.update({k: (shard.name, o, n) for k, (o, n) in shard.offsets.items()})
-            shards.append(shard.summary())
+            shards.append(ShardSummary.from_dict(shard.summary()))
         held_shards = []  # policy-rejected segments keep their audio for `audiomill curate`
         for shard in pack_shards(_held_rows(rejected), part_id, self.cfg, prefix=layout.HELD_PREFIX):
             storage.write_bytes(layout.shard_uri(self.output, shard.name), shard.data)
             offsets.update({k: (shard.name, o, n) for k, (o, n) in shard.offsets.items()})
-            held_shards.append(shard.summary())
+            held_shards.append(ShardSummary.from_dict(shard.summary()))
         index = _index_table(kept, offsets)
         rejects = _reject_table(rejected, offsets)
-        _write_parquet(layout.part_file(self.output, part_id, layout.INDEX_FILE), index)
-        _write_parquet(layout.part_file(self.output, part_id, layout.REJECTS_FILE), rejects)
-        _write_parquet(layout.part_file(self.output, part_id, layout.FEATURES_FILE), features)
-        stats = _part_stats(rows, kept, rejected, shards)
-        if stats["sources"] != stats["kept_sources"] + stats["rejected_sources"]:
+        write_table(layout.part_file(self.output, part_id, layout.INDEX_FILE), index)
+        write_table(layout.part_file(self.output, part_id, layout.REJECTS_FILE), rejects)
+        write_table(layout.part_file(self.output, part_id, layout.FEATURES_FILE), features)
+        stats = _part_stats(rows, kept, rejected, shards, held_shards)
+        if not stats.accounted:
             raise RuntimeError(f"part {part_id}: accounting broken {stats}")
-        stats["held_shards"] = held_shards
-        stats["stage_seconds"][self.name] = time.perf_counter() - started
+        stats = stats.with_stage_seconds(self.name, time.perf_counter() - started)
         marker = {"part_id": part_id, "config_fingerprint": self.config_fingerprint,
-                  "part_fingerprint": rows[schema.PART_FINGERPRINT][0].as_py(), "stats": stats}
+                  "part_fingerprint": rows[schema.PART_FINGERPRINT][0].as_py(), "stats": stats.to_dict()}
         storage.write_text(layout.marker_uri(self.output, part_id), json.dumps(marker, sort_keys=True))
         return stats
 
@@ -99,7 +100,7 @@ def _index_table(kept: pa.Table, offsets: dict[str, tuple[str, int, int]]) -> pa
     if kept.num_rows == 0:
         return conform(kept.slice(0, 0), schema.INDEX_SCHEMA).select(schema.INDEX_SCHEMA.names)
     keys = kept[schema.KEY].to_pylist()
-    columns = [c for c in kept.column_names if c not in _NOT_INDEXED and not schema.is_timing_column(c)]
+    columns = [c for c in kept.column_names if c not in schema.NOT_INDEXED and not schema.is_timing_column(c)]
     index = kept.select(columns)
     index = index.append_column(schema.SHARD, pa.array([offsets[k][0] for k in keys], pa.string()))
     index = index.append_column(schema.TAR_OFFSET, pa.array([offsets[k][1] for k in keys], pa.int64()))
@@ -127,30 +128,8 @@ def _reject_table(rejected: pa.Table, offsets: dict[str, tuple[str, int, int]]) 
     return ordered.sort_by([(schema.SOURCE_URI, "ascending"), (schema.KEY, "ascending")])
 
 
-def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
-    """``target``'s columns first (cast, null-filled when absent), then any extra metric columns."""
-    arrays, fields = [], []
-    for f in target:
-        if f.name in table.column_names:
-            arrays.append(table[f.name].cast(f.type))
-        else:
-            arrays.append(pa.nulls(table.num_rows, f.type))
-        fields.append(f.with_nullable(True))
-    extra = [c for c in table.column_names if c not in target.names
-             and c not in _NOT_INDEXED and not schema.is_timing_column(c)]
-    for name in extra:
-        arrays.append(table[name])
-        fields.append(table.schema.field(name))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-
-
-def _write_parquet(uri: str, table: pa.Table) -> None:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    storage.write_bytes(uri, buffer.getvalue())
-
-
-def _part_stats(rows: pa.Table, kept: pa.Table, rejected: pa.Table, shards: list[dict]) -> dict[str, Any]:
+def _part_stats(rows: pa.Table, kept: pa.Table, rejected: pa.Table, shards: list[ShardSummary],
+                held_shards: list[ShardSummary]) -> PartStats:
     """Counts, audio seconds and per-stage seconds of one part (summed later for the manifest)."""
     durations: dict[str, float] = {}
     for sid, seconds in zip(rows[schema.SOURCE_ID].to_pylist(),
@@ -164,16 +143,17 @@ def _part_stats(rows: pa.Table, kept: pa.Table, rejected: pa.Table, shards: list
     out_seconds = pc.sum(kept[schema.AUDIO_DURATION_S]).as_py() if kept.num_rows else 0.0
     sizes = dict(zip(rows[schema.SOURCE_ID].to_pylist(), rows[schema.SOURCE_BYTES].to_pylist()))
     kept_ids = set(kept[schema.SOURCE_ID].to_pylist())
-    return {
-        "sources": len(sizes),
-        "kept_sources": len(kept_ids),
+    return PartStats(
+        sources=len(sizes),
+        kept_sources=len(kept_ids),
         # a source counts as rejected only if none of its segments was kept
-        "rejected_sources": len(set(rejected[schema.SOURCE_ID].to_pylist()) - kept_ids),
-        "segments": kept.num_rows,
-        "seconds_in": sum(durations.values()),
-        "seconds_out": out_seconds or 0.0,
-        "bytes_in": sum(b or 0 for b in sizes.values()),
-        "rejects_by_reason": dict(sorted(reasons.items())),
-        "stage_seconds": stage_seconds,
-        "shards": shards,
-    }
+        rejected_sources=len(set(rejected[schema.SOURCE_ID].to_pylist()) - kept_ids),
+        segments=kept.num_rows,
+        seconds_in=sum(durations.values()),
+        seconds_out=out_seconds or 0.0,
+        bytes_in=sum(b or 0 for b in sizes.values()),
+        rejects_by_reason=dict(sorted(reasons.items())),
+        stage_seconds=stage_seconds,
+        shards=tuple(shards),
+        held_shards=tuple(held_shards),
+    )

@@ -15,7 +15,6 @@ import pyarrow as pa
 from audiomill import schema
 from audiomill.config import DedupConfig
 from audiomill.curation.dedup import edges as E
-from audiomill.curation.dedup.cluster import AUDIO, EXACT, TEXT
 from audiomill.curation.dedup.features import conform_features, split_features
 from audiomill.pipelines.dedup_features import DedupFeaturesStage
 from audiomill.testing.dedup_set import LabeledClip, is_duplicate
@@ -58,13 +57,8 @@ def feature_table(clips: list[LabeledClip], cfg: DedupConfig) -> pa.Table:
 
 
 def find_edges(features: pa.Table, cfg: DedupConfig) -> pa.Table:
-    kinds = tuple(k for k, on in ((EXACT, cfg.exact), (AUDIO, cfg.audio), (TEXT, cfg.text)) if on)
-    opts = E.MatchOptions(kinds, cfg.bands, cfg.num_perm // cfg.bands, cfg.window_threshold, cfg.min_coverage,
-                          cfg.text_threshold, cfg.max_bucket)
-    pairs = E.candidate_pairs(E.explode(features, opts), opts.max_bucket)
-    if pairs.num_rows == 0:
-        return E.EDGE_SCHEMA.empty_table()
-    return E.verify(E.join_side(E.join_side(pairs, features, "a"), features, "b"), opts)
+    """The production in-process edge search with the job's match options."""
+    return E.local_edges(features, E.MatchOptions.from_config(cfg))
 
 
 def score_pairs(clips: list[LabeledClip], edges: pa.Table) -> PairScores:

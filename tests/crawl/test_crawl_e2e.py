@@ -91,7 +91,7 @@ def test_crawl_to_dataset_then_rerun_fetches_nothing_again(site, tmp_path):
 def test_crawl_refuses_to_start_without_an_allow_list(site, tmp_path):
     from typer.testing import CliRunner
 
-    from audiomill.orchestration.cli import app
+    from audiomill.cli.app import app
 
     urls_file, _ = _write_inputs(site, tmp_path)
     runner = CliRunner()

@@ -7,7 +7,7 @@ import json
 
 from audiomill import schema
 from audiomill.config import IngestConfig
-from audiomill.pipelines.ingest import iter_sources
+from audiomill.ingest import iter_sources
 
 
 def test_prerejected_manifest_rows_keep_stage_reason_and_detail(tmp_path):

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from audiomill import schema
+from audiomill.jobs.prepare import config_fingerprint
 from audiomill.config import DEFAULT_POLICY, load_config
 from audiomill.curation.policy import Policy, PolicyError, Rule, evaluate, load_policy, policy_report
 from audiomill.pipelines.policy import PolicyStage
@@ -70,10 +71,10 @@ def test_digest_follows_rules_not_formatting(tmp_path):
 
 def test_policy_change_changes_the_config_fingerprint(tmp_path):
     loose = write_policy(tmp_path, "rules: {q_snr_db: {min: 10}}")
-    fingerprint = load_config(policy=loose).fingerprint()
+    fingerprint = config_fingerprint(load_config(policy=loose))
     (tmp_path / "policy.yaml").write_text("rules: {q_snr_db: {min: 20}}")
-    assert load_config(policy=loose).fingerprint() != fingerprint
-    assert load_config(overrides=["policy=null"]).fingerprint() != fingerprint
+    assert config_fingerprint(load_config(policy=loose)) != fingerprint
+    assert config_fingerprint(load_config(overrides=["policy=null"])) != fingerprint
 
 
 # -- evaluation ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from audiomill.config import load_config
-from audiomill.orchestration.clean_job import run_clean
+from audiomill.jobs.clean import run_clean
 
 
 @pytest.fixture(scope="session")

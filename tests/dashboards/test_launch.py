@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from audiomill.dashboards import launch
-from audiomill.orchestration.cli import app
+from audiomill.cli.app import app
 
 
 def test_loopback_detection():

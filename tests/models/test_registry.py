@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from audiomill import storage
 from audiomill.models.registry import (REGISTRY_ENV, ModelRegistry, RegistryError, files_digest,
                                        parse_ref, resolve_model, scan_dir)
-from audiomill.orchestration.cli import app
+from audiomill.cli.app import app
 from audiomill.testing.s3 import create_bucket, moto_s3_server
 
 

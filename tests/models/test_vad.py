@@ -14,7 +14,7 @@ import soundfile as sf
 from audiomill.config import VadConfig
 from audiomill.models import vad as vad_module
 from audiomill.models.vad import FRAME_SAMPLES, SAMPLE_RATE, ModelNotFoundError, SileroVad
-from audiomill.pipelines.speech_spans import speech_spans
+from audiomill.models.speech_spans import speech_spans
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
 LEAD_S = 1.5

@@ -18,8 +18,8 @@ import pytest
 from audiomill import schema
 from audiomill.config import AsrConfig, DecodeConfig, ShardConfig, VadConfig, load_config
 from audiomill.models.registry import ModelRegistry, resolve_model
-from audiomill.orchestration.clean_job import run_clean
-from audiomill.orchestration.runners import _gpu_pool_size, _group_by_device
+from audiomill.jobs.clean import run_clean
+from audiomill.execution.runners import _gpu_pool_size, _group_by_device
 from audiomill.pipelines.asr import AsrStage, asr_resources
 from audiomill.pipelines.decode import DecodeStage
 from audiomill.pipelines.segment import SegmentStage
@@ -174,7 +174,7 @@ def asr_job(corpus: Path, out: Path, registry_root: str, runner: str):
     cfg = load_config(inputs=[str(corpus)], output=str(out), overrides=[
         f"runner.kind={runner}", "runner.num_cpus=2", "asr.enabled=true", "asr.word_timestamps=true",
         "asr.model=whisper-tiny-en@production", f"models.registry={registry_root}", "asr.languages=[en]"])
-    return run_clean(cfg)
+    return run_clean(cfg).to_dict()
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ import pyarrow as pa
 import pytest
 
 from audiomill import schema
+from audiomill.jobs.prepare import config_fingerprint
 from audiomill.config import CleanConfig, DecodeConfig, DiarizeConfig, IngestConfig, VadConfig, load_config
 from audiomill.models.diarization import DiarizerUnavailableError
-from audiomill.pipelines import ingest
+from audiomill import ingest
 from audiomill.pipelines.clean import clean_stages
 from audiomill.pipelines.decode import DecodeStage
 from audiomill.pipelines.diarize import DiarizeStage
@@ -74,14 +75,14 @@ def test_drop_overlap_removes_flagged_spans_only(vadded: pa.Table):
 
 
 def test_clean_pipeline_inserts_diarize_only_when_enabled(tmp_path: Path):
-    names = lambda cfg: [s.name for s in clean_stages(cfg)]  # noqa: E731
+    names = lambda cfg: [s.name for s in clean_stages(cfg, config_fingerprint(cfg), None)]  # noqa: E731
     off = CleanConfig(output=str(tmp_path), policy=None)
     on = load_config(overrides=[f"output={tmp_path}", "policy=null", "diarize.enabled=true"])
     assert "diarize" not in names(off)
     assert names(on)[names(on).index("vad") + 1] == "diarize"
-    assert on.fingerprint() != off.fingerprint()
-    assert CleanConfig(output=str(tmp_path), policy=None,
-                       diarize=DiarizeConfig(threshold=0.5)).fingerprint() == off.fingerprint()
+    assert config_fingerprint(on) != config_fingerprint(off)
+    assert config_fingerprint(CleanConfig(output=str(tmp_path), policy=None,
+                                          diarize=DiarizeConfig(threshold=0.5))) == config_fingerprint(off)
 
 
 def test_pyannote_backend_needs_a_dir_and_fails_clearly(tmp_path: Path):

@@ -15,7 +15,7 @@ import pytest
 
 from audiomill import schema
 from audiomill.config import IngestConfig
-from audiomill.pipelines import ingest
+from audiomill import ingest
 from audiomill.schema import RejectReason
 
 CFG = IngestConfig()

@@ -15,11 +15,11 @@ import pytest
 from audiomill import layout, schema
 from audiomill.audio import decode_flac
 from audiomill.config import CleanConfig, DecodeConfig, IngestConfig, ShardConfig, VadConfig, load_config
-from audiomill.pipelines import ingest
+from audiomill import ingest
 from audiomill.pipelines.base import Stage, split_rejected
 from audiomill.pipelines.decode import DecodeStage
 from audiomill.pipelines.segment import SegmentStage
-from audiomill.pipelines.shards import TAR_MTIME
+from audiomill.formats.shards import TAR_MTIME
 from audiomill.pipelines.vad import VadStage
 from audiomill.pipelines.writer import PartIncompleteError, WriterStage
 from audiomill.schema import SAMPLE_RATE, RejectReason

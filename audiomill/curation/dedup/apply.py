@@ -11,19 +11,20 @@ modified.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import io
 import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from audiomill import layout, schema, storage
 from audiomill.curation.dedup.cluster import Decision
-from audiomill.pipelines.writer import conform
+from audiomill.manifest import PartStats, ShardSummary
+from audiomill.schema import conform
 
 DUP_PREFIX = f"{layout.HELD_PREFIX}-dup-"
 
@@ -38,9 +39,9 @@ class PartPatch:
 
     dropped: dict[str, Decision] = field(default_factory=dict)
     locations: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # key -> shard, offset, bytes
-    shard_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # rewritten kept shards
+    shard_summaries: dict[str, ShardSummary] = field(default_factory=dict)  # rewritten kept shards
     removed_shards: set[str] = field(default_factory=set)  # kept shards left with no segment
-    held_summaries: list[dict[str, Any]] = field(default_factory=list)  # held-dup tars
+    held_summaries: list[ShardSummary] = field(default_factory=list)  # held-dup tars
 
     def index(self, table: pa.Table) -> pa.Table:
         """The part index without dropped rows, offsets updated where shards were rewritten."""
@@ -56,7 +57,7 @@ class PartPatch:
         rows = index.filter(pc.is_in(index[schema.KEY], pa.array(sorted(self.dropped), pa.string())))
         decisions = [self.dropped[k] for k in rows[schema.KEY].to_pylist()]
         rows = _relocate(rows, self.locations)
-        for name, values in ((schema.REJECT_STAGE, [schema.Stage.DEDUP.value] * len(decisions)),
+        for name, values in ((schema.REJECT_STAGE, [schema.StageName.DEDUP.value] * len(decisions)),
                              (schema.REJECT_REASON, [d.reason for d in decisions]),
                              (schema.REJECT_DETAIL, [d.detail for d in decisions]),
                              (schema.DUPLICATE_OF, [d.duplicate_of for d in decisions])):
@@ -64,23 +65,22 @@ class PartPatch:
         merged = pa.concat_tables([rejects, conform(rows, schema.REJECT_SCHEMA)], promote_options="permissive")
         return merged.sort_by([(schema.SOURCE_URI, "ascending"), (schema.KEY, "ascending")])
 
-    def stats(self, stats: dict[str, Any], index: pa.Table) -> dict[str, Any]:
+    def stats(self, stats: PartStats, index: pa.Table) -> PartStats:
         """The part's stats with dropped segments moved to rejects (sources and seconds too)."""
-        out = copy.deepcopy(stats)
+        out = stats
         if self.dropped:
             dropped = pc.is_in(index[schema.KEY], pa.array(sorted(self.dropped), pa.string()))
             before = set(index[schema.SOURCE_ID].to_pylist())
             after = set(index.filter(pc.invert(dropped))[schema.SOURCE_ID].to_pylist())
-            out["segments"] -= len(self.dropped)
-            out["seconds_out"] -= pc.sum(index.filter(dropped)[schema.AUDIO_DURATION_S]).as_py() or 0.0
-            out["kept_sources"] -= len(before - after)
-            out["rejected_sources"] += len(before - after)
-            reasons = Counter(out["rejects_by_reason"]) + Counter(d.reason for d in self.dropped.values())
-            out["rejects_by_reason"] = dict(sorted(reasons.items()))
-        out["shards"] = [self.shard_summaries.get(s["name"], s) for s in out["shards"]
-                         if s["name"] not in self.removed_shards]
-        out["held_shards"] = list(out.get("held_shards", [])) + self.held_summaries
-        return out
+            reasons = Counter(out.rejects_by_reason) + Counter(d.reason for d in self.dropped.values())
+            out = dataclasses.replace(
+                out, segments=out.segments - len(self.dropped),
+                seconds_out=out.seconds_out - (pc.sum(index.filter(dropped)[schema.AUDIO_DURATION_S]).as_py() or 0.0),
+                kept_sources=out.kept_sources - len(before - after),
+                rejected_sources=out.rejected_sources + len(before - after),
+                rejects_by_reason=dict(sorted(reasons.items())))
+        shards = tuple(self.shard_summaries.get(s.name, s) for s in out.shards if s.name not in self.removed_shards)
+        return dataclasses.replace(out, shards=shards, held_shards=out.held_shards + tuple(self.held_summaries))
 
 
 def dup_companion(shard: str) -> str:
@@ -160,6 +160,7 @@ def _write_members(members: dict[str, list], keys: list[str], name: str) -> tupl
     return buffer.getvalue(), offsets
 
 
-def _summary(name: str, data: bytes, keys: list[str], durations: dict[str, float]) -> dict[str, Any]:
-    return {"name": name, "bytes": len(data), "samples": len(keys),
-            "seconds": round(sum(durations[k] or 0.0 for k in keys), 3), "sha256": hashlib.sha256(data).hexdigest()}
+def _summary(name: str, data: bytes, keys: list[str], durations: dict[str, float]) -> ShardSummary:
+    return ShardSummary(name=name, bytes=len(data), samples=len(keys),
+                        seconds=round(sum(durations[k] or 0.0 for k in keys), 3),
+                        sha256=hashlib.sha256(data).hexdigest())

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audiomill import schema
+from audiomill.config import DedupConfig
 from audiomill.curation.dedup import lsh
 from audiomill.curation.dedup.cluster import AUDIO, EXACT, TEXT, Edge, Node
 from audiomill.curation.dedup.features import EXTERNAL, has_rows, to_numpy_signatures, to_numpy_windows
@@ -45,6 +46,23 @@ class MatchOptions:
     min_coverage: float
     text_threshold: float
     max_bucket: int
+
+    @classmethod
+    def from_config(cls, d: DedupConfig) -> MatchOptions:
+        """The match options a job's ``dedup`` section asks for (tests and evaluations share it)."""
+        kinds = tuple(kind for kind, on in ((EXACT, d.exact), (AUDIO, d.audio), (TEXT, d.text)) if on)
+        return cls(kinds=kinds, bands=d.bands, rows=d.num_perm // d.bands, window_threshold=d.window_threshold,
+                   min_coverage=d.min_coverage, text_threshold=d.text_threshold, max_bucket=d.max_bucket)
+
+
+def local_edges(features: pa.Table, opts: MatchOptions) -> pa.Table:
+    """The whole edge search in this process: explode -> candidate pairs -> join -> verify."""
+    if not opts.kinds:
+        return EDGE_SCHEMA.empty_table()
+    pairs = candidate_pairs(explode(features, opts), opts.max_bucket)
+    if pairs.num_rows == 0:
+        return EDGE_SCHEMA.empty_table()
+    return verify(join_side(join_side(pairs, features, "a"), features, "b"), opts)
 
 
 def explode(features: pa.Table, opts: MatchOptions) -> pa.Table:

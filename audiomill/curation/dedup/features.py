@@ -45,14 +45,6 @@ def split_features(kept: pa.Table) -> tuple[pa.Table, pa.Table]:
     return kept.drop_columns(names), features
 
 
-def signature_width(features: pa.Table) -> int | None:
-    """num_perm of the audio signatures in a feature table, or None when it has none."""
-    if schema.DEDUP_AUDIO_MINHASH not in features.column_names:
-        return None
-    value_type = features.schema.field(schema.DEDUP_AUDIO_MINHASH).type.value_type
-    return value_type.list_size
-
-
 def conform_features(features: pa.Table, num_perm: int, external: bool) -> pa.Table:
     """Columns of ``feature_schema`` (null-filled when absent) plus the ``external`` flag."""
     target = feature_schema(num_perm)

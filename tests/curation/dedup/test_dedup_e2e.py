@@ -14,7 +14,7 @@ import pytest
 from audiomill import layout, schema
 from audiomill.audio import decode_flac
 from audiomill.config import load_config
-from audiomill.orchestration.clean_job import run_clean
+from audiomill.jobs.clean import run_clean
 from audiomill.testing.corpus import DUP_SOURCE, LONG_SOURCE
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ EXACT_TRIO = DUP_GROUP[:3]  # identical samples
 def _clean(inputs, out: Path, runner: str, *extra: str) -> dict:
     cfg = load_config(inputs=[str(i) for i in inputs], output=str(out),
                       overrides=[f"runner.kind={runner}", "ingest.part_size=4", *extra])
-    return run_clean(cfg)
+    return run_clean(cfg).to_dict()
 
 
 def _rows(out: Path, name: str) -> list[dict]:

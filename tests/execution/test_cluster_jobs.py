@@ -11,7 +11,7 @@ import time
 import pytest
 
 from audiomill import layout
-from audiomill.orchestration.cluster import ClusterState, cluster_processes
+from audiomill.execution.cluster import ClusterState, cluster_processes
 
 pytestmark = pytest.mark.slow
 

@@ -167,7 +167,7 @@ def _file_row(uri: str, size: int | None, read_uri: str | None = None, offset: i
 
 
 def _rejected(row: dict[str, Any], reason: RejectReason, detail: str) -> dict[str, Any]:
-    return {**row, schema.REJECT_STAGE: schema.Stage.INGEST.value, schema.REJECT_REASON: reason.value,
+    return {**row, schema.REJECT_STAGE: schema.StageName.INGEST.value, schema.REJECT_REASON: reason.value,
             schema.REJECT_DETAIL: detail}
 
 
@@ -239,7 +239,7 @@ def _arrived_rejected(path: str, record: dict[str, Any], metadata: dict[str, Any
         return row
     try:
         reason = RejectReason(record[schema.REJECT_REASON])
-        stage = schema.Stage(record.get(schema.REJECT_STAGE) or schema.Stage.INGEST.value)
+        stage = schema.StageName(record.get(schema.REJECT_STAGE) or schema.StageName.INGEST.value)
     except ValueError:
         return _rejected(row, RejectReason.BAD_MANIFEST_ROW,
                          f"unknown reject reason or stage: {record.get(schema.REJECT_REASON)!r}"[:300])

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import io
-import json
+import dataclasses
 from typing import Any
 
 import polars as pl
 
 from audiomill import layout, schema, storage
+from audiomill.formats.tables import read_table
+from audiomill.jobs.curate import read_manifest
 
 DURATION_BUCKETS_S = (0, 2, 5, 10, 20, 30)
 
 
 def read_parquet(root: str, name: str) -> pl.DataFrame:
-    uri = storage.join(root, name)
-    path = storage.local_path(uri)
-    return pl.read_parquet(path if path else io.BytesIO(storage.read_bytes(uri)))
+    return pl.from_arrow(read_table(storage.join(root, name)))
 
 
 def dataset_summary(root: str) -> dict[str, Any]:
     """Counts, hours, a duration histogram and top reject reasons of the dataset at ``root``."""
-    manifest_uri = storage.join(root, layout.MANIFEST_FILE)
-    if not storage.exists(manifest_uri):
-        raise FileNotFoundError(f"{storage.redact(root)} is not a finished dataset (no {layout.MANIFEST_FILE})")
-    manifest = json.loads(storage.read_text(manifest_uri))
+    manifest = read_manifest(root)
     index = read_parquet(root, layout.INDEX_FILE)
     rejects = read_parquet(root, layout.REJECTS_FILE)
     durations = index.get_column(schema.AUDIO_DURATION_S) if index.height else pl.Series([], dtype=pl.Float64)
@@ -37,14 +33,14 @@ def dataset_summary(root: str) -> dict[str, Any]:
                .sort(["len", schema.REJECT_REASON], descending=[True, False]).to_dicts()) if rejects.height else []
     return {
         "root": storage.redact(root),
-        "counts": manifest["counts"],
-        "accounting_ok": manifest["accounting"]["ok"],
-        "hours_in": manifest["hours_in"],
-        "hours_out": manifest["hours_out"],
+        "counts": dataclasses.asdict(manifest.counts),
+        "accounting_ok": manifest.accounting.ok,
+        "hours_in": manifest.hours_in,
+        "hours_out": manifest.hours_out,
         "index_rows": index.height,
         "index_hours": float(durations.sum() or 0) / 3600,
         "duration_histogram": histogram,
         "rejects": [{"stage": r[schema.REJECT_STAGE], "reason": r[schema.REJECT_REASON], "count": r["len"]}
                     for r in reasons],
-        "stages": manifest["stages"],
+        "stages": manifest.stages,
     }

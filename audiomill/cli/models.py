@@ -8,25 +8,21 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
 from audiomill import storage
-from audiomill.models.registry import REGISTRY_ENV, ModelRegistry, ModelVersion, RegistryError, parse_ref
-
-EXIT_USAGE = 2
+from audiomill.cli.console import console, usage_error
+from audiomill.models.registry import (REGISTRY_ENV, ModelRegistry, ModelVersion, RegistryError,
+                                       default_registry_root, parse_ref)
 
 models_app = typer.Typer(
     name="models", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Versioned model registry (a directory or s3:// prefix): list, show, register, promote.\n\n"
          "Pipelines name models as name@3, name@production or name@latest, e.g. "
          "--set asr.model=whisper-small@production.")
-console = Console()
-err_console = Console(stderr=True)
-
 RegistryOption = Annotated[str, typer.Option(
     "--registry", "-r", envvar=REGISTRY_ENV, help=f"Registry root: a directory or s3:// prefix "
-                                                   f"(default: ${REGISTRY_ENV}).")]
+                                                   f"(default: ${REGISTRY_ENV}, else {default_registry_root()}).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -34,12 +30,7 @@ def _open(registry: str) -> ModelRegistry:
     try:
         return ModelRegistry(registry)
     except RegistryError as err:
-        raise _usage_error(str(err)) from err
-
-
-def _usage_error(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {storage.redact(message)}")
-    return typer.Exit(EXIT_USAGE)
+        raise usage_error(str(err)) from err
 
 
 def _when(unix: float) -> str:
@@ -87,7 +78,7 @@ def show(ref: Annotated[str, typer.Argument(help="name@version, name@<stage> or 
     try:
         version = reg.lookup(ref)
     except RegistryError as err:
-        raise _usage_error(str(err)) from err
+        raise usage_error(str(err)) from err
     stages = _stages_by_version(reg, version.name).get(version.version, [])
     if as_json:
         print(json.dumps(version.to_json() | {"stages": stages}, indent=2))
@@ -117,9 +108,9 @@ def _parse_metrics(pairs: list[str]) -> dict[str, float]:
         try:
             metrics[key.strip()] = float(value)
         except ValueError:
-            raise _usage_error(f"--metric {pair!r}: expected name=number, e.g. wer=0.12") from None
+            raise usage_error(f"--metric {pair!r}: expected name=number, e.g. wer=0.12") from None
         if not key.strip():
-            raise _usage_error(f"--metric {pair!r}: empty name")
+            raise usage_error(f"--metric {pair!r}: empty name")
     return metrics
 
 
@@ -147,7 +138,7 @@ def register(
         if stage:
             reg.promote(name, version.version, stage)
     except RegistryError as err:
-        raise _usage_error(str(err)) from err
+        raise usage_error(str(err)) from err
     if as_json:
         print(json.dumps(version.to_json() | {"stages": [stage] if stage else []}, indent=2))
     else:
@@ -169,9 +160,9 @@ def promote(
     reg = _open(registry)
     parsed = parse_ref(ref)
     if parsed is None or not parsed[1].isdigit():
-        raise _usage_error(f"{ref!r}: promote an exact version, e.g. whisper-small@4")
+        raise usage_error(f"{ref!r}: promote an exact version, e.g. whisper-small@4")
     try:
         reg.promote(parsed[0], int(parsed[1]), stage)
     except RegistryError as err:
-        raise _usage_error(str(err)) from err
+        raise usage_error(str(err)) from err
     console.print(f"{parsed[0]}@{stage} -> {ref}")

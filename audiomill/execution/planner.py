@@ -8,7 +8,6 @@ runs it is based on. Stages run concurrently (streaming), so the wall time is se
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from audiomill import layout, storage
+from audiomill.manifest import Manifest
 
 _NOT_STAGES = {"job"}
 
@@ -36,27 +36,27 @@ class ClusterSpec:
         return cls(cpus=int(data["cpus"]), gpus=int(data.get("gpus", 0)))
 
 
-def load_manifest(source: str) -> dict[str, Any]:
+def load_manifest(source: str) -> Manifest:
     """A manifest from a dataset root or a manifest.json path (local or s3://)."""
     uri = source if source.endswith(".json") else storage.join(source, layout.MANIFEST_FILE)
     try:
-        return json.loads(storage.read_text(uri))
+        return Manifest.from_json(storage.read_text(uri))
     except FileNotFoundError as err:
         raise FileNotFoundError(f"no manifest at {storage.redact(uri)}: clean a sample first") from err
 
 
-def measured_stages(manifests: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def measured_stages(manifests: list[Manifest]) -> dict[str, dict[str, float]]:
     """Per stage: worker seconds per input second, and GPUs per worker, pooled over manifests."""
     worker_s: dict[str, float] = {}
     gpus_per_worker: dict[str, float] = {}
     audio_s = 0.0
     for manifest in manifests:
-        seconds_in = manifest["hours_in"] * 3600
+        seconds_in = manifest.hours_in * 3600
         if seconds_in <= 0:
             continue
         audio_s += seconds_in
-        asr = manifest.get("config", {}).get("asr") or {}
-        for stage, numbers in manifest["stages"].items():
+        asr = manifest.config.get("asr") or {}
+        for stage, numbers in manifest.stages.items():
             if stage in _NOT_STAGES or not numbers.get("worker_s"):
                 continue
             worker_s[stage] = worker_s.get(stage, 0.0) + numbers["worker_s"]
@@ -68,7 +68,7 @@ def measured_stages(manifests: list[dict[str, Any]]) -> dict[str, dict[str, floa
             for stage, seconds in sorted(worker_s.items())}
 
 
-def plan(hours: float, manifests: list[dict[str, Any]], spec: ClusterSpec) -> dict[str, Any]:
+def plan(hours: float, manifests: list[Manifest], spec: ClusterSpec) -> dict[str, Any]:
     """Core-hours, GPU-hours, storage and wall time per stage for ``hours`` of raw audio."""
     if hours <= 0:
         raise ValueError("hours must be > 0")
@@ -86,10 +86,10 @@ def plan(hours: float, manifests: list[dict[str, Any]], spec: ClusterSpec) -> di
     for r in rows:
         r["wall_hours_share"] = r["gpu_hours"] / spec.gpus if r["gpu_hours"] else r["core_hours"] / spec.cpus
     bottleneck = max(rows, key=lambda r: r["wall_hours_share"])["stage"] if rows else None
-    seconds_in = sum(m["hours_in"] for m in manifests) * 3600
-    bytes_out = sum(s["bytes"] for m in manifests for s in m["shards"])
-    bytes_in = sum(m.get("bytes_in", 0) for m in manifests)
-    kept = sum(m["hours_out"] for m in manifests) * 3600 / seconds_in
+    seconds_in = sum(m.hours_in for m in manifests) * 3600
+    bytes_out = sum(s.bytes for m in manifests for s in m.shards)
+    bytes_in = sum(m.bytes_in for m in manifests)
+    kept = sum(m.hours_out for m in manifests) * 3600 / seconds_in
     return {
         "hours_in": hours,
         "cluster": {"cpus": spec.cpus, "gpus": spec.gpus},

@@ -1,18 +1,25 @@
-"""Runners map the same stages onto Ray Data or run them in this process.
+"""Runners map the same stages and global steps onto Ray Data, or run them in this process.
 
-Both take part descriptors (one row per part: ``part_uri``) and yield the writer's stats rows as
-parts finish. Nothing but those small stats rows ever reaches the driver.
+A runner is a context manager: the Ray runner enters the process's Ray session
+(``execution.ray_session``) when first needed and leaves it on exit, so a job's part stages and
+its global dedup step run on the same Ray instance with the job's ``runner`` settings. Both take
+part descriptors (one row per part: ``part_uri``) and yield the writer's stats rows as parts
+finish; nothing but those small rows and verified dedup edges reaches the driver.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 
 from audiomill.config import RunnerConfig
+from audiomill.curation.dedup.edges import local_edges
+from audiomill.curation.dedup.search import EdgeSearch
+from audiomill.execution.ray_session import RaySettings, ray_session
+from audiomill.formats.tables import read_num_rows
 from audiomill.pipelines.base import Stage
 from audiomill.pipelines.clean import PART_URI, LoadPartStage
 
@@ -35,35 +42,52 @@ class StageChain:
         return table
 
 
-class LocalRunner:
+class LocalRunner(contextlib.AbstractContextManager):
     """In-process, one part at a time: for unit tests and ``--runner local`` debugging."""
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     def run(self, part_uris: Sequence[str], stages: Sequence[Stage]) -> Iterator[pa.Table]:
         chain = StageChain([LoadPartStage(), *stages])
         for uri in part_uris:
             yield chain(_descriptor(uri))
 
+    def find_dedup_edges(self, search: EdgeSearch) -> pa.Table:
+        return local_edges(search.all_features(), search.opts)
 
-class RayRunner:
-    """Ray Data: streaming ``map_batches``, one block per part, actor pools for stateful stages.
+
+class RayRunner(contextlib.AbstractContextManager):
+    """Ray Data: streaming ``map_batches``, one block per part, actor pools for stages.
 
     Consecutive CPU-only stages are fused into one actor pool (one actor per CPU, each running a
     whole part through them), which keeps every core busy on small machines; stages that need GPUs
-    get their own actor pool with fractional GPUs as declared.
+    get their own actor pool with fractional GPUs as declared. The dedup edge search runs on Ray
+    Data from ``dedup_min_rows`` feature rows up (below, Ray Data's start-up outweighs the work).
     """
 
-    def __init__(self, cfg: RunnerConfig) -> None:
+    def __init__(self, cfg: RunnerConfig, dedup_min_rows: int = 0) -> None:
         self.cfg = cfg
+        self.dedup_min_rows = dedup_min_rows
+        self._stack = contextlib.ExitStack()
+        self._ray = None
+
+    def _session(self):  # noqa: ANN202 - the ray module
+        if self._ray is None:
+            self._ray = self._stack.enter_context(
+                ray_session(RaySettings(address=self.cfg.address, num_cpus=self.cfg.num_cpus)))
+        return self._ray
+
+    def __exit__(self, *exc: object) -> None:
+        self._ray = None
+        self._stack.close()
 
     def run(self, part_uris: Sequence[str], stages: Sequence[Stage]) -> Iterator[pa.Table]:
-        import ray
-        from ray.data import DataContext
-
         if not part_uris:
             return
-        self._init_ray(ray)
-        for name in ("ray.data", "ray"):  # Ray Data installs its own INFO handlers on import
-            logging.getLogger(name).setLevel(logging.ERROR)
+        ray = self._session()
+        from ray.data import DataContext
+
         context = DataContext.get_current()
         context.target_max_block_size = None  # a block is a part: never split it
         context.enable_progress_bars = False  # the CLI draws its own progress
@@ -84,18 +108,13 @@ class RayRunner:
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size))
         yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
 
-    def _init_ray(self, ray) -> None:  # noqa: ANN001 - the ray module
-        if ray.is_initialized():
-            return
-        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-        kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-        if self.cfg.address:
-            ray.init(address=self.cfg.address, **kwargs)
-        elif os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster, whatever num_cpus says
-            ray.init(address="auto", **kwargs)
-        else:
-            ray.init(num_cpus=self.cfg.num_cpus, **kwargs)
-        logger.info("ray resources: %s", ray.cluster_resources())
+    def find_dedup_edges(self, search: EdgeSearch) -> pa.Table:
+        rows = search.features.num_rows + sum(read_num_rows(u) for u in search.index_uris)
+        if rows < self.dedup_min_rows:
+            return local_edges(search.all_features(), search.opts)
+        from audiomill.execution.ray_dedup import ray_edges
+
+        return ray_edges(self._session(), search)
 
 
 def _bound_chain(stages: Sequence[Stage]) -> type[StageChain]:
@@ -130,5 +149,5 @@ def _gpu_pool_size(cluster: dict[str, float], gpus_per_actor: float, parts: int)
     return max(1, min(parts, int(available / gpus_per_actor + 1e-9)))
 
 
-def make_runner(cfg: RunnerConfig) -> LocalRunner | RayRunner:
-    return RayRunner(cfg) if cfg.kind == "ray" else LocalRunner()
+def make_runner(cfg: RunnerConfig, dedup_min_rows: int = 0) -> LocalRunner | RayRunner:
+    return RayRunner(cfg, dedup_min_rows) if cfg.kind == "ray" else LocalRunner()

@@ -9,20 +9,17 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from audiomill.orchestration import cluster as cluster_ops
-from audiomill.orchestration import jobs as job_ops
-
-console = Console()
-err_console = Console(stderr=True)
-EXIT_FAILED, EXIT_USAGE = 1, 2
+from audiomill.cli.console import EXIT_FAILED, EXIT_USAGE, console, err_console
+from audiomill.execution import cluster as cluster_ops
+from audiomill.execution import submit as job_ops
 
 cluster_app = typer.Typer(no_args_is_help=True, help="Start, stop and inspect a local Ray cluster on 127.0.0.1.")
 jobs_app = typer.Typer(no_args_is_help=True, help="List, follow and stop jobs on a Ray cluster (Ray Jobs API).")
 
 StateOption = Annotated[Path, typer.Option("--state", help="Cluster state file.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")]
 AddressOption = Annotated[Optional[str], typer.Option(
     "--address", help="Ray dashboard address, e.g. http://HEAD:8265 (default: RAY_ADDRESS, then the "
                       "cluster started by `audiomill cluster up`).")]
@@ -77,7 +74,7 @@ def cluster_down(state: StateOption = cluster_ops.DEFAULT_STATE) -> None:
 
 @cluster_app.command("status")
 def cluster_status(state: StateOption = cluster_ops.DEFAULT_STATE,
-                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+                   as_json: JsonOption = False) -> None:
     """Show the recorded cluster's address, health and nodes.
 
     Example: audiomill cluster status
@@ -97,7 +94,7 @@ def cluster_status(state: StateOption = cluster_ops.DEFAULT_STATE,
 
 
 @jobs_app.command("list")
-def jobs_list(address: AddressOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def jobs_list(address: AddressOption = None, as_json: JsonOption = False) -> None:
     """List jobs on the cluster.
 
     Example: audiomill jobs list --address http://127.0.0.1:8265
@@ -164,7 +161,7 @@ def submit_and_follow(cfg, address: str, detach: bool, as_json: bool) -> None:  
     status = job_ops.follow(url, job_id, show)
     manifest = job_ops.manifest_from_logs("".join(logs))
     if as_json and manifest is not None:
-        print(json.dumps(manifest, indent=2))
+        print(manifest.to_json())
     if status != "SUCCEEDED":
         if as_json:
             sys.stderr.write("".join(logs)[-4000:])
@@ -180,13 +177,13 @@ def plan_command(
                        "stage throughputs drive the plan (repeatable).")],
     cluster_spec: Annotated[Optional[str], typer.Option(
         "--cluster-spec", help="YAML with `cpus: N` and `gpus: N` (default: this machine).")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Estimate core-hours, GPU-hours, storage and wall time per stage, and name the bottleneck.
 
     Example: audiomill plan --hours 100000000 --from ./sample-dataset --cluster-spec cluster.yaml
     """
-    from audiomill.orchestration.planner import ClusterSpec, load_manifest, plan
+    from audiomill.execution.planner import ClusterSpec, load_manifest, plan
 
     try:
         result = plan(hours, [load_manifest(s) for s in from_], ClusterSpec.load(cluster_spec))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audiomill.config import VadConfig
-from audiomill.pipelines.speech_spans import (hysteresis_mask, speech_spans,
+from audiomill.models.speech_spans import (hysteresis_mask, speech_spans,
                                               split_at_quietest_point)
 
 FRAME_S = 0.1

@@ -15,7 +15,7 @@ import pytest
 
 from audiomill import layout, storage
 from audiomill.config import load_config
-from audiomill.orchestration.clean_job import run_clean
+from audiomill.jobs.clean import run_clean
 from audiomill.testing.faulty_proxy import FaultSchedule, faulty_proxy
 from audiomill.testing.s3 import create_bucket, moto_s3_server
 
@@ -29,7 +29,7 @@ def _speech_subset(demo_corpus) -> list:
 def _clean_s3(inputs: str, output: str) -> dict:
     cfg = load_config(inputs=[inputs], output=output,
                       overrides=["runner.kind=local", "ingest.part_size=3"])
-    return run_clean(cfg)
+    return run_clean(cfg).to_dict()
 
 
 def test_s3_faults_are_retried_and_change_nothing(demo_corpus, monkeypatch):

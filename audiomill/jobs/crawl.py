@@ -18,7 +18,8 @@ from audiomill import storage
 from audiomill.config import CleanConfig, ConfigError
 from audiomill.crawl.crawler import CrawlProgress, Crawler
 from audiomill.crawl.urls import read_entries
-from audiomill.orchestration.clean_job import JobProgress, run_clean
+from audiomill.jobs.clean import JobProgress, run_clean
+from audiomill.manifest import Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +44,6 @@ def default_raw_root(output: str) -> str:
     return storage.join(output, RAW_DIR)
 
 
-def run_crawl(cfg: CleanConfig, urls_file: str, raw_root: str | None = None, fetch_only: bool = False,
-              crawl_progress: CrawlProgress | None = None, clean_progress: JobProgress | None = None
-              ) -> dict[str, Any]:
-    """Crawl, then clean (unless ``fetch_only``): ``{"crawl": report, "dataset": manifest or None}``."""
-    report = fetch_urls(cfg, urls_file, raw_root, crawl_progress)
-    dataset = None if fetch_only else clean_fetched(cfg, clean_progress)
-    return {"crawl": report, "dataset": dataset}
-
-
 def fetch_urls(cfg: CleanConfig, urls_file: str, raw_root: str | None = None,
                progress: CrawlProgress | None = None) -> dict[str, Any]:
     """Fetch the list into raw storage; write ``OUT/_crawl/manifest.jsonl`` and ``report.json``."""
@@ -72,7 +64,7 @@ def fetch_urls(cfg: CleanConfig, urls_file: str, raw_root: str | None = None,
     return report
 
 
-def clean_fetched(cfg: CleanConfig, progress: JobProgress | None = None) -> dict[str, Any]:
+def clean_fetched(cfg: CleanConfig, progress: JobProgress | None = None) -> Manifest:
     """Run the clean job on the crawl manifest that ``fetch_urls`` wrote to ``cfg.output``."""
     output = _absolute(cfg.output)
     manifest_uri = storage.join(output, CRAWL_DIR, MANIFEST_NAME)

@@ -17,15 +17,19 @@ import yaml
 
 import audiomill
 from audiomill.config import CleanConfig
+from audiomill.manifest import Manifest, ManifestError
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 CONFIG_NAME = "audiomill-job.yaml"
+MANIFEST_LINE_ENV = "AUDIOMILL_MANIFEST_LINE"
+"""Set in a submitted job: ``clean --json`` also writes :func:`manifest_line` to stderr."""
+MANIFEST_MARK = "audiomill-manifest-json: "
 
 
 def client(address: str):  # noqa: ANN201 - ray's JobSubmissionClient
     from ray.job_submission import JobSubmissionClient
 
-    from audiomill.orchestration.cluster import auth_headers
+    from audiomill.execution.cluster import auth_headers
 
     return JobSubmissionClient(address, headers=auth_headers() or None)
 
@@ -36,7 +40,7 @@ def submit_clean(address: str, cfg: CleanConfig, entry: str = "clean") -> str:
     (staging / CONFIG_NAME).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=True))
     package_dir = str(Path(audiomill.__file__).parent)
     env_vars = {k: v for k, v in os.environ.items()
-                if k.startswith(("AUDIOMILL_", "AWS_")) and k != "AUDIOMILL_HOME"}
+                if k.startswith(("AUDIOMILL_", "AWS_")) and k != "AUDIOMILL_HOME"} | {MANIFEST_LINE_ENV: "1"}
     return client(address).submit_job(
         entrypoint=f"python -m audiomill {entry} --config {CONFIG_NAME} --runner ray --json",
         runtime_env={"working_dir": str(staging), "py_modules": [package_dir], "env_vars": env_vars},
@@ -86,13 +90,17 @@ def stop_job(address: str, job_id: str) -> bool:
     return bool(client(address).stop_job(job_id))
 
 
-def manifest_from_logs(logs: str) -> dict | None:
-    """The manifest JSON a ``--json`` job prints (None if the job printed none)."""
-    start = logs.rfind('{\n  "format": "audiomill-dataset/')
-    if start < 0:
-        return None
-    try:
-        manifest, _ = json.JSONDecoder().raw_decode(logs[start:])
-    except json.JSONDecodeError:
-        return None
-    return manifest
+def manifest_line(manifest: Manifest) -> str:
+    """One log line carrying the manifest as compact JSON, marked so a reader finds it exactly."""
+    return MANIFEST_MARK + json.dumps(manifest.to_dict(), separators=(",", ":"))
+
+
+def manifest_from_logs(logs: str) -> Manifest | None:
+    """The manifest a submitted ``--json`` job logged on its marked line (None if it logged none)."""
+    for line in reversed(logs.splitlines()):
+        if line.startswith(MANIFEST_MARK):
+            try:
+                return Manifest.from_json(line[len(MANIFEST_MARK):])
+            except ManifestError:
+                return None
+    return None

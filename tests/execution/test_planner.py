@@ -9,15 +9,20 @@ import sys
 import pytest
 
 from audiomill.config import load_config
-from audiomill.orchestration.clean_job import run_clean
-from audiomill.orchestration.planner import ClusterSpec, plan
+from audiomill.jobs.clean import run_clean
+from audiomill.execution.planner import ClusterSpec, plan
+from audiomill.manifest import Accounting, Counts, Manifest, ShardSummary
 
 
-def _manifest(hours_in: float, stages: dict[str, float], asr_device: str = "cpu", gpus: float = 0.5) -> dict:
-    return {"hours_in": hours_in, "hours_out": hours_in / 4, "bytes_in": int(hours_in * 1e9),
-            "shards": [{"bytes": int(hours_in * 2e8)}],
-            "config": {"asr": {"device": asr_device, "num_gpus": gpus}},
-            "stages": {**{k: {"worker_s": v} for k, v in stages.items()}, "job": {"wall_s": 1.0}}}
+def _manifest(hours_in: float, stages: dict[str, float], asr_device: str = "cpu", gpus: float = 0.5) -> Manifest:
+    return Manifest(
+        created_unix=0.0, audiomill_version="0", versions={}, config_fingerprint="0", models={},
+        counts=Counts(1, 1, 0, 1, 1, 1, 0, 0), accounting=Accounting.of(1, 1, 0), rejects_by_reason={},
+        skipped_examples=[], wall_s=1.0, held_shards=(), dedup={}, policy=None, policy_report=None,
+        hours_in=hours_in, hours_out=hours_in / 4, bytes_in=int(hours_in * 1e9),
+        shards=(ShardSummary("shard-000000-000.tar", int(hours_in * 2e8), 1, 1.0, "0"),),
+        config={"asr": {"device": asr_device, "num_gpus": gpus}},
+        stages={**{k: {"worker_s": v} for k, v in stages.items()}, "job": {"wall_s": 1.0}})
 
 
 def test_cpu_only_plan_arithmetic():

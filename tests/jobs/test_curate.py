@@ -15,7 +15,7 @@ import pytest
 from audiomill import layout, schema
 from audiomill.audio import decode_flac
 from audiomill.curation.policy import load_policy
-from audiomill.orchestration.curate import curate_dataset
+from audiomill.jobs.curate import curate_dataset
 from audiomill.schema import SAMPLE_RATE, RejectReason
 from audiomill.testing import signals
 
@@ -128,7 +128,7 @@ def test_curate_stricter_then_looser_then_back(dataset, tmp_path):
     out, manifest = dataset
     index, rejects = _tables(out)
     candidates = index.num_rows + pc.sum(pc.equal(rejects[schema.REJECT_REASON], "policy")).as_py()
-    strict = curate_dataset(str(out), _policy(tmp_path, "strict", STRICT), str(tmp_path / "strict"))
+    strict = curate_dataset(str(out), _policy(tmp_path, "strict", STRICT), str(tmp_path / "strict")).to_dict()
     strict_index, strict_rejects = _tables(tmp_path / "strict")
     assert 0 < strict_index.num_rows < index.num_rows
     assert "narrowband.wav" not in _by_file(strict_index)
@@ -137,7 +137,7 @@ def test_curate_stricter_then_looser_then_back(dataset, tmp_path):
     assert strict["counts"]["segments"] == strict_index.num_rows
     assert strict["accounting"]["ok"] and strict["counts"]["rejected_sources"] == 4
 
-    loose = curate_dataset(str(tmp_path / "strict"), _policy(tmp_path, "loose", LOOSE), str(tmp_path / "loose"))
+    loose = curate_dataset(str(tmp_path / "strict"), _policy(tmp_path, "loose", LOOSE), str(tmp_path / "loose")).to_dict()
     loose_index, loose_rejects = _tables(tmp_path / "loose")
     assert loose_index.num_rows == candidates  # clean-time policy rejects came back too
     assert set(_by_file(loose_index)) == {"clean.wav", "noisy.wav", "clipped.wav", "narrowband.wav"}
@@ -146,7 +146,7 @@ def test_curate_stricter_then_looser_then_back(dataset, tmp_path):
     for row in loose_index.to_pylist():  # every index row, from shards/ or held/, points at its audio
         assert _read_flac(tmp_path / "loose", row).size == pytest.approx(row[schema.AUDIO_DURATION_S] * SAMPLE_RATE, abs=1)
 
-    again = curate_dataset(str(tmp_path / "loose"), "default", str(tmp_path / "again"))
+    again = curate_dataset(str(tmp_path / "loose"), "default", str(tmp_path / "again")).to_dict()
     again_index = _tables(tmp_path / "again")[0]
     assert again_index.schema.names == index.schema.names
     assert again_index.equals(index)
@@ -156,7 +156,7 @@ def test_curate_stricter_then_looser_then_back(dataset, tmp_path):
 
 def test_report_sums_match_total_hours(dataset, tmp_path):
     out, _ = dataset
-    manifest = curate_dataset(str(out), _policy(tmp_path, "strict", STRICT), str(tmp_path / "report"))
+    manifest = curate_dataset(str(out), _policy(tmp_path, "strict", STRICT), str(tmp_path / "report")).to_dict()
     report = manifest["policy_report"]
     index, rejects = _tables(out)
     durations = index[schema.AUDIO_DURATION_S].to_pylist() + [

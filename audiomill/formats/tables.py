@@ -1,0 +1,54 @@
+"""Parquet tables through storage: the one place a table is read from or written to a URI."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from audiomill import storage
+
+COMPRESSION = "zstd"
+
+
+def read_table(uri: str, columns: list[str] | None = None) -> pa.Table:
+    """Read a parquet file (a local path is read in place, an object is fetched once)."""
+    path = storage.local_path(uri)
+    return pq.read_table(path if path else io.BytesIO(storage.read_bytes(uri)), columns=columns)
+
+
+def read_num_rows(uri: str) -> int:
+    path = storage.local_path(uri)
+    return pq.read_metadata(path if path else io.BytesIO(storage.read_bytes(uri))).num_rows
+
+
+def table_bytes(table: pa.Table, compression: str | None = COMPRESSION) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression=compression) if compression else pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def write_table(uri: str, table: pa.Table, compression: str | None = COMPRESSION) -> None:
+    """Write ``table`` as one object (atomic on local disk: temp file + rename)."""
+    storage.write_bytes(uri, table_bytes(table, compression))
+
+
+def write_row_groups(uri: str, tables: list[pa.Table], base: pa.Schema) -> pa.Schema:
+    """One parquet file with one row group per table, under the union of their schemas.
+
+    Columns a table lacks are null-filled; ``base`` fixes the leading columns. Returns the
+    written schema.
+    """
+    unified = pa.unify_schemas([base, *(t.schema for t in tables)], promote_options="permissive")
+    buffer = io.BytesIO()
+    with pq.ParquetWriter(buffer, unified, compression=COMPRESSION) as writer:
+        for table in tables:
+            for field in unified:
+                if field.name not in table.column_names:
+                    table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+            writer.write_table(table.select(unified.names).cast(unified))
+        if not tables:
+            writer.write_table(unified.empty_table())
+    storage.write_bytes(uri, buffer.getvalue())
+    return unified

@@ -1,0 +1,58 @@
+"""``audiomill clean`` as a function, one straight line:
+
+prepare (models, policy, fingerprint) -> plan parts -> run the parts that are not done ->
+finalize (decide duplicates, repack held audio, merge tables, manifest).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from audiomill import schema
+from audiomill.config import CleanConfig
+from audiomill.execution.runners import make_runner
+from audiomill.jobs.finalize import finalize_dataset
+from audiomill.jobs.plan import Plan, plan_parts
+from audiomill.jobs.prepare import PreparedJob, prepare_job
+from audiomill.manifest import Manifest, PartStats
+from audiomill.pipelines.writer import STATS_JSON
+
+logger = logging.getLogger(__name__)
+
+
+class JobProgress:
+    """Receives progress events; the CLI renders them, tests and scripts may ignore them."""
+
+    def planned(self, plan: Plan) -> None: ...
+
+    def part_done(self, stats: PartStats) -> None: ...
+
+
+def plan_job(prepared: PreparedJob, write: bool = True) -> Plan:
+    """List the job's inputs into parts and read existing done markers (``write=False``: dry run)."""
+    cfg = prepared.cfg
+    return plan_parts(cfg.inputs, cfg.ingest, cfg.output, prepared.fingerprint, write=write)
+
+
+def run_clean(job: CleanConfig | PreparedJob, progress: JobProgress | None = None) -> Manifest:
+    """Run a clean job to completion and return its manifest (also written to the output)."""
+    prepared = job if isinstance(job, PreparedJob) else prepare_job(job)
+    cfg = prepared.cfg
+    progress = progress or JobProgress()
+    started = time.time()
+    plan = plan_job(prepared)
+    progress.planned(plan)
+    logger.info("%d parts, %d to run", len(plan.parts), len(plan.todo))
+    stats_by_part = {p.part_id: p.done_stats for p in plan.parts if p.done_stats is not None}
+    with make_runner(cfg.runner, cfg.dedup.ray_min_segments) as runner:
+        for batch in runner.run([p.uri for p in plan.todo], prepared.stages()):
+            for part_id, text in zip(batch[schema.PART_ID].to_pylist(), batch[STATS_JSON].to_pylist()):
+                stats = PartStats.from_dict(json.loads(text))
+                stats_by_part[part_id] = stats
+                progress.part_done(stats)
+        missing = [p.part_id for p in plan.parts if p.part_id not in stats_by_part]
+        if missing:
+            raise RuntimeError(f"parts never finished: {missing[:10]}")
+        return finalize_dataset(prepared, plan, stats_by_part, started, runner)

@@ -1,1 +1,0 @@
-"""Running jobs: CLI, runners (local, Ray), resume markers, dataset finalization."""
