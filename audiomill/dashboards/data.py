@@ -192,17 +192,14 @@ def duration_expr(table_schema: pl.Schema) -> pl.Expr:
 # -- policy ----------------------------------------------------------------------------------------
 
 def policy_rules(manifest: dict[str, Any]) -> list[Rule]:
-    """Thresholds of the filter policy the manifest records, in any of the shapes a policy takes:
-    ``{"rules": [{"metric": m, "min": a, "max": b}, ...]}``, ``{"rules": {m: {"min": a}}}`` or a
-    flat ``{m: {"min": a, "max": b}}``, under ``manifest["policy"]`` or ``manifest["config"]["policy"]``.
-    Anything else (no policy, a bare file name) gives no rules."""
-    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
-    curation = config.get("curation") if isinstance(config.get("curation"), dict) else {}
-    for candidate in (manifest.get("policy"), config.get("policy"), curation.get("policy")):
-        rules = _parse_policy(candidate)
-        if rules:
-            return rules
-    return []
+    """Thresholds of the filter policy the manifest records (``manifest.Manifest.policy``, as
+    ``curation.policy.Policy.summary`` writes it: ``{"rules": {metric: {"min": a, "max": b}}}``);
+    no policy gives no rules."""
+    policy = manifest.get("policy")
+    rules = policy.get("rules") if isinstance(policy, dict) else None
+    if not isinstance(rules, dict):
+        return []
+    return [rule for metric, bounds in rules.items() if (rule := _rule(str(metric), bounds)) is not None]
 
 
 def recorded_policy_report(manifest: dict[str, Any]) -> dict[str, Any] | None:
@@ -214,25 +211,13 @@ def recorded_policy_report(manifest: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _parse_policy(policy: Any) -> list[Rule]:
-    if isinstance(policy, dict):
-        for key in ("rules", "thresholds", "metrics"):
-            if key in policy:
-                return _parse_policy(policy[key])
-        return [r for name, spec in policy.items() if (r := _rule(str(name), spec)) is not None]
-    if isinstance(policy, list):
-        return [r for spec in policy if isinstance(spec, dict) and (r := _rule(None, spec)) is not None]
-    return []
-
-
-def _rule(name: str | None, spec: Any) -> Rule | None:
+def _rule(name: str, spec: Any) -> Rule | None:
     if not isinstance(spec, dict):
         return None
-    metric = spec.get("metric") or spec.get("column") or spec.get("field") or name or spec.get("name")
     low, high = _number(spec.get("min")), _number(spec.get("max"))
-    if not isinstance(metric, str) or (low is None and high is None):
+    if low is None and high is None:
         return None
-    return Rule(name=str(spec.get("name") or name or metric), metric=metric, min=low, max=high)
+    return Rule(name=name, metric=name, min=low, max=high)
 
 
 def _number(value: Any) -> float | None:

@@ -6,6 +6,7 @@ rerun or a resumed run produces the same shards and the same sha256.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -17,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from audiomill import schema
+from audiomill import schema, storage
 from audiomill.audio import encode_flac
 from audiomill.config import ShardConfig
+from audiomill.manifest import ShardSummary
 
 TAR_MTIME = 946_684_800  # 2000-01-01T00:00:00Z, fixed so shards are byte-identical across runs
 _TAR_HEADER_BYTES = tarfile.BLOCKSIZE  # one USTAR header block per member (names are short)
@@ -111,3 +113,45 @@ def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
     header_offset = tar.offset
     tar.addfile(info, io.BytesIO(data))
     return header_offset + _TAR_HEADER_BYTES
+
+
+class MissingMemberError(RuntimeError):
+    """A shard lacks a segment its part index lists (its audio was removed outside audiomill)."""
+
+
+Members = dict[str, list[tuple[tarfile.TarInfo, bytes]]]
+"""key -> that key's tar members (info, data) in tar order."""
+
+
+def read_members(uri: str) -> Members:
+    """Every member of the tar at ``uri``, grouped by key (the name up to its first dot)."""
+    members: Members = {}
+    with tarfile.open(fileobj=io.BytesIO(storage.read_bytes(uri))) as tar:
+        for info in tar.getmembers():
+            data = tar.extractfile(info).read() if info.isfile() else b""
+            members.setdefault(info.name.split(".", 1)[0], []).append((info, data))
+    return members
+
+
+def write_members(members: Members, keys: list[str], name: str) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    """A tar of ``keys``' members in key order; key -> (flac data offset, flac bytes)."""
+    buffer = io.BytesIO()
+    offsets = {}
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for key in keys:
+            if key not in members:
+                raise MissingMemberError(f"segment {key} of {name} is in its part index but in neither its "
+                                         "shard nor its held tar; delete that part's _DONE.json and rerun")
+            for info, data in members[key]:
+                header = tar.offset
+                tar.addfile(copy.copy(info), io.BytesIO(data))
+                if info.name.endswith(".flac"):
+                    offsets[key] = (header + tarfile.BLOCKSIZE, len(data))
+    return buffer.getvalue(), offsets
+
+
+def summarize(name: str, data: bytes, keys: list[str], durations: dict[str, float]) -> ShardSummary:
+    """The manifest's record of a rewritten tar (``seconds`` rounded like the writer's)."""
+    return ShardSummary(name=name, bytes=len(data), samples=len(keys),
+                        seconds=round(sum(durations[k] or 0.0 for k in keys), 3),
+                        sha256=hashlib.sha256(data).hexdigest())

@@ -3,10 +3,13 @@
 Candidates are every kept segment (``index.parquet``) plus every policy-rejected segment
 (``rejects.parquet`` rows with reason ``policy``, which keep their metric columns and point at
 their audio in ``held/`` shards). The new policy splits the candidates into a new index and new
-policy rejects; other rejects (decode errors, no speech, ...) are carried over unchanged. Shards
-are reused as they are, so a segment moves between index and rejects by rewriting two tables.
+policy rejects; other rejects (decode errors, no speech, ...) are carried over unchanged. A
+segment whose decision changed moves between its ``shards/`` tar and its ``held/`` companion
+(``curation.relocate``), so ``shards/`` always holds exactly the index's keys; tars no decision
+touches are reused (hard-linked into ``--out``).
 
-A later ``audiomill clean`` of the same output re-merges its parts with the clean-time policy.
+A later ``audiomill clean`` of the same output re-merges its parts with the clean-time policy
+(parts whose tars curate rebuilt in place lose their done marker and are redone).
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from audiomill import layout, schema, storage
 from audiomill.curation.policy import load_policy, policy_source
 from audiomill.curation.policy_tables import evaluate_candidates, report, split_candidates
+from audiomill.curation.relocate import HELD_PREFIX, KEPT_PREFIX, relocate
 from audiomill.formats.tables import read_table, write_table
 from audiomill.manifest import Accounting, Manifest
 from audiomill.schema import RejectReason
@@ -60,10 +65,27 @@ def curate_dataset(root: str, policy_value: str, out: str | None = None) -> Mani
     target = out or root
     if target != root:
         _link_shards(root, target, manifest)
+    moves = relocate(target, new_index, _held(new_rejects))
+    if target == root:  # the parts' own tables now point at moved audio: a later clean redoes them
+        for part_id in sorted(moves.parts):
+            storage.delete(layout.marker_uri(root, part_id))
+    new_index, new_rejects = moves.apply(new_index), moves.apply(new_rejects)
+    shards = moves.summaries(manifest.shards, KEPT_PREFIX)
+    manifest = manifest.replace(shards=shards, held_shards=moves.summaries(manifest.held_shards, HELD_PREFIX),
+                                counts=dataclasses.replace(manifest.counts, shards=len(shards)))
     write_table(storage.join(target, layout.INDEX_FILE), new_index)
     write_table(storage.join(target, layout.REJECTS_FILE), new_rejects)
     storage.write_text(storage.join(target, layout.MANIFEST_FILE), manifest.to_json())
     return manifest
+
+
+def _held(rejects: pa.Table) -> pa.Table:
+    """Policy rejects whose audio is held (they can come back under another policy)."""
+    if schema.SHARD not in rejects.column_names:
+        return rejects.slice(0, 0).append_column(schema.SHARD, pa.nulls(0, pa.string()))
+    mask = pc.and_(pc.equal(rejects[schema.REJECT_REASON], RejectReason.POLICY.value).fill_null(False),
+                   pc.is_valid(rejects[schema.SHARD]))
+    return rejects.filter(mask)
 
 
 def _index_rows(kept: pa.Table, index: pa.Table) -> pa.Table:

@@ -160,17 +160,13 @@ def test_filter_segments_matches_direct_filter(curated, curated_dataset):
     assert set(queries.top_values(curated, "asr_language")) == set(index["asr_language"].unique())
 
 
-def test_policy_rules_parse_every_recorded_shape():
-    expected = [Rule("snr", "q_snr_db", 10.0, None), Rule("dur", "audio_duration_s", 1.0, 30.0)]
-    shapes = [
-        {"policy": {"rules": [{"name": "snr", "metric": "q_snr_db", "min": 10}, {"name": "dur", "metric": "audio_duration_s", "min": 1, "max": 30}]}},
-        {"config": {"policy": {"rules": {"snr": {"metric": "q_snr_db", "min": 10}, "dur": {"column": "audio_duration_s", "min": 1.0, "max": 30}}}}},
-    ]
-    for manifest in shapes:
-        assert data.policy_rules(manifest) == expected
-    flat = data.policy_rules({"config": {"policy": {"version": 2, "q_snr_db": {"min": 10}, "note": "x"}}})
-    assert flat == [Rule("q_snr_db", "q_snr_db", 10.0, None)]
-    for absent in ({}, {"config": {"policy": "default.yaml"}}, {"policy": None}, {"policy": [{"metric": "x"}]}):
+def test_policy_rules_read_the_recorded_policy_section():
+    recorded = {"policy": {"name": "p", "source": "p.yaml", "digest": "0" * 16,
+                           "rules": {"q_snr_db": {"min": 10}, "audio_duration_s": {"min": 1, "max": 30.0}}}}
+    assert data.policy_rules(recorded) == [Rule("q_snr_db", "q_snr_db", 10.0, None),
+                                           Rule("audio_duration_s", "audio_duration_s", 1.0, 30.0)]
+    for absent in ({}, {"policy": None}, {"policy": {"rules": [{"metric": "x"}]}},
+                   {"policy": {"rules": {"q_snr_db": {"note": "no bounds"}}}}):
         assert data.policy_rules(absent) == []
 
 

@@ -10,11 +10,7 @@ modified.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import hashlib
-import io
-import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -23,14 +19,11 @@ import pyarrow.compute as pc
 
 from audiomill import layout, schema, storage
 from audiomill.curation.dedup.cluster import Decision
+from audiomill.formats.shards import read_members, summarize, write_members
 from audiomill.manifest import PartStats, ShardSummary
 from audiomill.schema import conform
 
 DUP_PREFIX = f"{layout.HELD_PREFIX}-dup-"
-
-
-class MissingMemberError(RuntimeError):
-    """A shard lacks a segment its part index lists (its audio was removed outside audiomill)."""
 
 
 @dataclass
@@ -101,21 +94,21 @@ def repack_part(root: str, index: pa.Table, dropped: dict[str, Decision], held_n
         members = {}
         for name in (shard, companion):  # a kept shard whose segments all went was deleted
             if storage.exists(layout.shard_uri(root, name)):
-                members.update(_read_members(layout.shard_uri(root, name)))
+                members.update(read_members(layout.shard_uri(root, name)))
         keep = sorted(set(keys) - set(drop))
         if keep:
-            data, offsets = _write_members(members, keep, shard)
+            data, offsets = write_members(members, keep, shard)
             storage.write_bytes(layout.shard_uri(root, shard), data)
-            patch.shard_summaries[shard] = _summary(shard, data, keep, durations)
+            patch.shard_summaries[shard] = summarize(shard, data, keep, durations)
             patch.locations.update({k: (shard, *offsets[k]) for k in keep})
         else:
             patch.removed_shards.add(shard)
             if storage.exists(layout.shard_uri(root, shard)):
                 storage.delete(layout.shard_uri(root, shard))
         if drop:
-            data, offsets = _write_members(members, drop, companion)
+            data, offsets = write_members(members, drop, companion)
             storage.write_bytes(layout.shard_uri(root, companion), data)
-            patch.held_summaries.append(_summary(companion, data, drop, durations))
+            patch.held_summaries.append(summarize(companion, data, drop, durations))
             patch.locations.update({k: (companion, *offsets[k]) for k in drop})
         elif storage.exists(layout.shard_uri(root, companion)):
             storage.delete(layout.shard_uri(root, companion))
@@ -131,36 +124,3 @@ def _relocate(table: pa.Table, locations: dict[str, tuple[str, int, int]]) -> pa
         new = [locations[k][position] if k in locations else v for k, v in zip(keys, old)]
         table = table.set_column(table.column_names.index(name), name, pa.array(new, table.schema.field(name).type))
     return table
-
-
-def _read_members(uri: str) -> dict[str, list[tuple[tarfile.TarInfo, bytes]]]:
-    """key -> its members (info, data) in tar order."""
-    members: dict[str, list[tuple[tarfile.TarInfo, bytes]]] = {}
-    with tarfile.open(fileobj=io.BytesIO(storage.read_bytes(uri))) as tar:
-        for info in tar.getmembers():
-            data = tar.extractfile(info).read() if info.isfile() else b""
-            members.setdefault(info.name.split(".", 1)[0], []).append((info, data))
-    return members
-
-
-def _write_members(members: dict[str, list], keys: list[str], name: str) -> tuple[bytes, dict[str, tuple[int, int]]]:
-    """A tar of ``keys``' members in key order; key -> (flac data offset, flac bytes)."""
-    buffer = io.BytesIO()
-    offsets = {}
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for key in keys:
-            if key not in members:
-                raise MissingMemberError(f"segment {key} of {name} is in its part index but in neither its "
-                                         "shard nor its held-dup tar; delete that part's _DONE.json and rerun")
-            for info, data in members[key]:
-                header = tar.offset
-                tar.addfile(copy.copy(info), io.BytesIO(data))
-                if info.name.endswith(".flac"):
-                    offsets[key] = (header + tarfile.BLOCKSIZE, len(data))
-    return buffer.getvalue(), offsets
-
-
-def _summary(name: str, data: bytes, keys: list[str], durations: dict[str, float]) -> ShardSummary:
-    return ShardSummary(name=name, bytes=len(data), samples=len(keys),
-                        seconds=round(sum(durations[k] or 0.0 for k in keys), 3),
-                        sha256=hashlib.sha256(data).hexdigest())
