@@ -40,3 +40,10 @@ def part_file(root: str, part_id: int, name: str) -> str:
 
 def marker_uri(root: str, part_id: int) -> str:
     return part_file(root, part_id, DONE_MARKER)
+
+
+JOB_FILE = "_JOB.json"  # under _parts/: which inputs this dataset is made from (refuses other jobs)
+
+
+def job_uri(root: str) -> str:
+    return storage.join(root, PARTS_DIR, JOB_FILE)

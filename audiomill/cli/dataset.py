@@ -54,6 +54,8 @@ def clean(
     policy: Annotated[Optional[str], typer.Option(
         "--policy", help="Filter policy YAML; `default` (the shipped one) unless set; `none` keeps every "
                          "segment.")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace a dataset made from other inputs at --out (it is deleted first).")] = False,
 ) -> None:
     """Decode, detect speech, cut segments and write WebDataset shards with index, rejects and manifest.
 
@@ -71,7 +73,7 @@ def clean(
         policy_sets = [f"policy={_policy_value(policy)}"] if policy else []
         cfg = build_config(inputs or [], out or "", config, [*(set_ or []), *gpu_sets, *policy_sets],
                            runner, cpus)
-        prepared = prepare_job(cfg)  # missing inputs/models/policy, bad policy columns: usage errors
+        prepared = prepare_job(cfg, overwrite)  # missing inputs/models/policy, bad columns, busy --out: usage
         if dry_run:
             plan = plan_job(prepared, write=False)
             result = {"parts": len(plan.parts), "parts_to_run": len(plan.todo), "sources": plan.sources,

@@ -14,6 +14,7 @@ from audiomill import schema
 from audiomill.config import CleanConfig
 from audiomill.execution.runners import make_runner
 from audiomill.jobs.finalize import finalize_dataset
+from audiomill.jobs.output import claim_output
 from audiomill.jobs.plan import Plan, plan_parts
 from audiomill.jobs.prepare import PreparedJob, prepare_job
 from audiomill.manifest import Manifest, PartStats
@@ -42,6 +43,7 @@ def run_clean(job: CleanConfig | PreparedJob, progress: JobProgress | None = Non
     cfg = prepared.cfg
     progress = progress or JobProgress()
     started = time.time()
+    claim_output(cfg, prepared.overwrite)
     plan = plan_job(prepared)
     progress.planned(plan)
     logger.info("%d parts, %d to run", len(plan.parts), len(plan.todo))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from audiomill import ingest
 from audiomill.config import CleanConfig, ConfigError
 from audiomill.curation.policy import Policy, load_policy
+from audiomill.jobs.output import check_output
 from audiomill.models.registry import ResolvedModel
 from audiomill.pipelines.asr import pin_asr_model
 from audiomill.pipelines.base import Stage
@@ -27,6 +28,7 @@ class PreparedJob:
     fingerprint: str
     policy: Policy | None = None
     models: dict[str, ResolvedModel] = field(default_factory=dict)
+    overwrite: bool = False  # replace a dataset of other inputs at the output
 
     def stages(self) -> list[Stage]:
         """The clean stage list, ending with the writer."""
@@ -43,16 +45,17 @@ def config_fingerprint(cfg: CleanConfig, policy: Policy | None = None) -> str:
     return cfg.fingerprint(policy.digest() if policy else None)
 
 
-def prepare_job(cfg: CleanConfig) -> PreparedJob:
-    """Validate inputs, pin models (``name@production`` -> ``name@N``), load the policy, check the
-    stage column contract and compute the fingerprint. Raises ConfigError/FileNotFoundError/
-    ValueError for anything a user must fix."""
+def prepare_job(cfg: CleanConfig, overwrite: bool = False) -> PreparedJob:
+    """Validate inputs and output, pin models (``name@production`` -> ``name@N``), load the
+    policy, check the stage column contract and compute the fingerprint. Raises
+    ConfigError/FileNotFoundError/ValueError for anything a user must fix."""
     if not cfg.output:
         raise ConfigError("output: give --out (or `output:` in the config file)")
     ingest.check_inputs(cfg.inputs)
+    check_output(cfg, overwrite)
     cfg, models = pin_asr_model(cfg)
     policy = load_policy(cfg.policy) if cfg.policy else None
-    prepared = PreparedJob(cfg, config_fingerprint(cfg, policy), policy, models)
+    prepared = PreparedJob(cfg, config_fingerprint(cfg, policy), policy, models, overwrite)
     produced = check_order(prepared.stages())
     if policy is not None:
         check_policy_columns(policy.rules, produced)

@@ -36,6 +36,7 @@ def check_policy_columns(rule_columns: Iterable[str], produced: frozenset[str]) 
     """Every column a policy rule names must be produced by the pipeline."""
     unknown = sorted(set(rule_columns) - produced)
     if unknown:
-        numeric = sorted(c for c in produced if c.startswith(("q_", "asr_", "vad_", "diar_")) or c.endswith("_s"))
+        numeric = sorted(c for c in produced - schema.NOT_INDEXED - set(schema.SPAN_LIST_COLUMNS)
+                         if c.startswith(("q_", "asr_", "vad_", "diar_")) or c.endswith("_s"))
         raise ContractError(f"policy names {', '.join(unknown)}, which no stage of this pipeline produces "
                             f"(available: {', '.join(numeric)})")
