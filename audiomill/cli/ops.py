@@ -65,11 +65,14 @@ def cluster_down(state: StateOption = cluster_ops.DEFAULT_STATE) -> None:
     Example: audiomill cluster down
     """
     try:
-        stopped = cluster_ops.cluster_down(state)
+        report = cluster_ops.cluster_down(state)
     except cluster_ops.ClusterError as err:
         err_console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(EXIT_USAGE) from err
-    console.print(f"cluster down: stopped {stopped} processes")
+    console.print(f"cluster down: stopped {report.stopped} processes")
+    if report.still_alive:
+        err_console.print(f"[yellow]still alive:[/yellow] {', '.join(report.still_alive)}")
+        raise typer.Exit(EXIT_FAILED)
 
 
 @cluster_app.command("status")

@@ -127,31 +127,51 @@ def _wait_for_dashboard(url: str, timeout_s: float) -> None:
     raise ClusterError(f"Ray dashboard at {url} did not answer within {timeout_s:.0f} s")
 
 
-def cluster_processes(temp_dir: str) -> list[psutil.Process]:
-    """Processes of the cluster whose Ray temp dir is ``temp_dir``."""
+def cluster_processes(temp_dir: str, gcs_address: str | None = None) -> list[psutil.Process]:
+    """Processes of the cluster whose Ray temp dir is ``temp_dir`` (or that name its GCS address:
+    the Ray client server and some agents carry only that on their command line)."""
+    marks = [temp_dir] + ([gcs_address] if gcs_address else [])
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = " ".join(proc.info.get("cmdline") or [])
-        if temp_dir in cmdline and proc.pid != os.getpid():
+        if any(mark in cmdline for mark in marks) and proc.pid != os.getpid():
             found.append(proc)
     return found
 
 
-def cluster_down(state_path: Path = DEFAULT_STATE, grace_s: float = 10.0) -> int:
-    """Stop the cluster's processes (SIGTERM, then SIGKILL); returns how many were stopped."""
+@dataclass(frozen=True)
+class DownReport:
+    stopped: int
+    still_alive: list[str]  # "pid name" of processes that outlived the grace period
+
+
+def cluster_down(state_path: Path = DEFAULT_STATE, grace_s: float = 10.0) -> DownReport:
+    """Stop the cluster's processes (SIGTERM, then SIGKILL), waiting until they are gone; returns
+    how many were stopped and which, if any, are still alive after ``grace_s``."""
     state = ClusterState.load(state_path)
-    processes = cluster_processes(state.temp_dir)
-    for proc in processes:
-        _signal(proc, signal.SIGTERM)
-    _, alive = psutil.wait_procs(processes, timeout=grace_s)
-    for proc in alive:
-        _signal(proc, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=grace_s)
-    leftovers = cluster_processes(state.temp_dir)  # workers forked late by the raylet
-    for proc in leftovers:
-        _signal(proc, signal.SIGKILL)
+    seen: set[int] = set()
+    deadline = time.time() + grace_s
+    while True:
+        processes = cluster_processes(state.temp_dir, state.gcs_address)
+        if not processes or time.time() > deadline:
+            break
+        seen.update(p.pid for p in processes)
+        for proc in processes:
+            _signal(proc, signal.SIGTERM)
+        _, alive = psutil.wait_procs(processes, timeout=min(3.0, max(0.1, deadline - time.time())))
+        for proc in alive:
+            _signal(proc, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=2.0)
+    still = [f"{p.pid} {_name(p)}" for p in cluster_processes(state.temp_dir, state.gcs_address)]
     state_path.unlink(missing_ok=True)
-    return len(processes) + len(leftovers)
+    return DownReport(stopped=len(seen), still_alive=still)
+
+
+def _name(proc: psutil.Process) -> str:
+    try:
+        return proc.name()
+    except psutil.Error:
+        return "?"
 
 
 def _signal(proc: psutil.Process, sig: int) -> None:
