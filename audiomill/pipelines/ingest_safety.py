@@ -75,20 +75,32 @@ def check_output_not_inside_inputs(inputs: list[str], output: str) -> None:
                 "its output; move the input out or write the dataset elsewhere")
 
 
-def is_dataset_dir(uri: str) -> bool:
-    """True when ``uri`` holds an audiomill dataset (finished or being written)."""
+def _has_file(uri: str) -> bool:
     try:
-        if storage.exists(storage.join(uri, layout.PARTS_DIR)) or storage.exists(layout.lock_uri(uri)):
+        storage.size(uri)  # S3: one HEAD
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def is_dataset_dir(uri: str) -> bool:
+    """True when ``uri`` holds an audiomill dataset (finished or being written).
+
+    A few requests on S3 (HEAD lock, HEAD manifest, HEAD + one-key LIST for ``_parts/``).
+    """
+    try:
+        if _has_file(layout.lock_uri(uri)):
             return True
         manifest_uri = storage.join(uri, layout.MANIFEST_FILE)
-        if not storage.exists(manifest_uri):
-            return False
-        manifest = json.loads(storage.read_text(manifest_uri))
+        if _has_file(manifest_uri):
+            manifest = json.loads(storage.read_text(manifest_uri))
+            if isinstance(manifest, dict) and str(manifest.get("format", "")).startswith(
+                    layout.DATASET_FORMAT_PREFIX):
+                return True
+        return storage.exists(storage.join(uri, layout.PARTS_DIR))
     except (*storage.STORAGE_ERRORS, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
         logger.debug("not a dataset (unreadable marker) %s: %s", storage.redact(uri), err)
         return False
-    return isinstance(manifest, dict) and str(manifest.get("format", "")).startswith(
-        layout.DATASET_FORMAT_PREFIX)
 
 
 class DatasetSkipper:

@@ -111,3 +111,23 @@ def test_cleaning_into_a_dir_inside_the_input_twice_lists_the_same_inputs(tmp_pa
     second = run_clean(cfg)
     assert second["counts"]["inputs"] == 2
     assert second["counts"] == first["counts"]
+
+
+def test_datasets_under_an_s3_input_are_skipped_too(tmp_path: Path, write_tone):
+    from audiomill import storage
+    from audiomill.testing.s3 import create_bucket, moto_s3_server
+
+    with moto_s3_server():
+        root = storage.join(create_bucket("audiomill-listing"), "corpus")
+        storage.write_file(storage.join(root, "a.wav"), str(write_tone("a.wav")))
+        storage.write_bytes(storage.join(root, "ds/shards/shard-000000-000.tar"), b"x")
+        storage.write_text(storage.join(root, "ds/manifest.json"), json.dumps({"format": "audiomill-dataset/1"}))
+        storage.write_bytes(storage.join(root, "run/_parts/part-000000/sources.parquet"), b"x")
+        storage.write_bytes(storage.join(root, "zz/b.wav"), b"RIFF")
+        stats = ingest.ListingStats()
+        listed = [r[schema.SOURCE_URI] for r in ingest.iter_sources([root + "/"], ALL_FILES, stats)]
+        assert listed == [f"{root}/a.wav", f"{root}/zz/b.wav"]
+        assert stats.skipped_datasets == [f"{root}/ds", f"{root}/run"]
+        with pytest.raises(ingest.InputOutputOverlapError, match="lies inside --out"):
+            ingest.check_output_not_inside_inputs([f"{root}/zz"], root)
+        ingest.check_output_not_inside_inputs([f"{root}/a.wav"], root)  # an object, not a prefix
