@@ -322,9 +322,9 @@ def _manifest_records(uri: str) -> Iterator[tuple[str, dict[str, Any]]]:
         with storage.open_read(uri) as stream:
             text = io.TextIOWrapper(stream, encoding="utf-8", newline="" if lower.endswith(".csv") else None)
             yield from _csv_records(text) if lower.endswith(".csv") else _jsonl_records(text)
+    except ManifestError:
+        raise
     except (pa.ArrowException, csv.Error, UnicodeDecodeError, *storage.STORAGE_ERRORS) as err:
-        if isinstance(err, ManifestError):
-            raise
         raise ManifestError(f"manifest {storage.redact(uri)} unreadable: "
                             f"{storage.redact_error(err, uri)}") from err
 
