@@ -42,6 +42,13 @@ class IngestConfig(_Section):
     part_size: int = Field(4, ge=1, le=100_000,
                            description="sources per part: a part is one worker's unit of memory "
                                        "(decoded float32 audio) and of resume; shards never span parts")
+    include_datasets: bool = Field(False, description="list the files of audiomill datasets found under "
+                                   "an input (a dir with an audiomill manifest.json, _parts/ or a lock); "
+                                   "off: such dirs are skipped whole, so a job never reads its own output")
+    manifest_root: str | None = Field(None, description="dir or s3:// prefix every manifest row must resolve "
+                                      "inside (absolute paths too); null: the manifest's own folder")
+    manifest_absolute_paths: bool = Field(False, description="accept absolute paths and URIs in manifest rows "
+                                          "wherever they point (trusted manifests only)")
 
 
 class DecodeConfig(_Section):

@@ -8,6 +8,7 @@ listed item is accounted for.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import fnmatch
 import hashlib
@@ -25,6 +26,8 @@ import pyarrow.parquet as pq
 
 from audiomill import schema, storage
 from audiomill.config import IngestConfig
+from audiomill.pipelines.ingest_safety import (DatasetSkipper, InputOutputOverlapError,  # noqa: F401
+                                               check_output_not_inside_inputs, manifest_row_escape)
 from audiomill.schema import RejectReason
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class ListingStats:
 
     skipped_by_filter: int = 0
     skipped_examples: list[str] = field(default_factory=list)
+    skipped_datasets: list[str] = field(default_factory=list)  # audiomill dataset dirs not listed
 
     def skip(self, uri: str) -> None:
         self.skipped_by_filter += 1
@@ -61,31 +65,52 @@ def check_inputs(inputs: list[str]) -> None:
             raise FileNotFoundError(f"input does not exist: {storage.redact(uri)}")
 
 
-def iter_sources(inputs: list[str], cfg: IngestConfig, stats: ListingStats | None = None
-                 ) -> Iterator[dict[str, Any]]:
-    """Yield one source row (a dict of schema source columns) per listed item."""
+def iter_sources(inputs: list[str], cfg: IngestConfig, stats: ListingStats | None = None,
+                 output: str | None = None) -> Iterator[dict[str, Any]]:
+    """Yield one source row (a dict of schema source columns) per listed item.
+
+    Directories holding an audiomill dataset, and ``output`` itself, are never listed unless
+    ``cfg.include_datasets`` (a file named as an input is always read).
+    """
     stats = stats if stats is not None else ListingStats()
     seen: set[str] = set()
     for root in inputs:
         is_single_file = not storage.is_s3(root) and _is_local_file(root)
-        for info in storage.list_files(root):
-            name = posixpath.basename(info.uri)
-            lower = name.lower()
-            if is_single_file and lower.endswith(MANIFEST_SUFFIXES):
-                rows = _manifest_sources(info.uri)
-            elif lower.endswith(TAR_SUFFIXES):
-                rows = _tar_sources(info, cfg, stats)
-            elif is_single_file or _matches(name, cfg):
-                rows = iter([_file_row(info.uri, info.size)])
-            else:
-                stats.skip(info.uri)
+        skipper = None
+        if not (cfg.include_datasets or is_single_file):
+            skipper = DatasetSkipper(storage.local_path(root) or root, [output] if output else [])
+            if skipper.root_is_dataset():
+                stats.skipped_datasets.extend(skipper.skipped)
                 continue
-            for row in rows:
-                if row[schema.SOURCE_ID] in seen:
-                    row = _rejected(row, RejectReason.DUPLICATE_INPUT, "listed by more than one input")
-                    row[schema.SOURCE_ID] = source_id(row[schema.SOURCE_URI] + f"#dup{len(seen)}")
-                seen.add(row[schema.SOURCE_ID])
-                yield row
+        for info in storage.list_files(root):
+            if skipper is not None and skipper.skips(info.uri):
+                continue
+            yield from _dedup(_sources_of(info, is_single_file, cfg, stats), seen)
+        if skipper is not None:
+            stats.skipped_datasets.extend(skipper.skipped)
+
+
+def _sources_of(info: storage.FileInfo, is_single_file: bool, cfg: IngestConfig, stats: ListingStats
+                ) -> Iterator[dict[str, Any]]:
+    name = posixpath.basename(info.uri)
+    lower = name.lower()
+    if is_single_file and lower.endswith(MANIFEST_SUFFIXES):
+        return _manifest_sources(info.uri, cfg)
+    if lower.endswith(TAR_SUFFIXES):
+        return _tar_sources(info, cfg, stats)
+    if is_single_file or _matches(name, cfg):
+        return iter([_file_row(info.uri, info.size)])
+    stats.skip(info.uri)
+    return iter(())
+
+
+def _dedup(rows: Iterable[dict[str, Any]], seen: set[str]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        if row[schema.SOURCE_ID] in seen:
+            row = _rejected(row, RejectReason.DUPLICATE_INPUT, "listed by more than one input")
+            row[schema.SOURCE_ID] = source_id(row[schema.SOURCE_URI] + f"#dup{len(seen)}")
+        seen.add(row[schema.SOURCE_ID])
+        yield row
 
 
 def iter_parts(sources: Iterable[dict[str, Any]], part_size: int) -> Iterator[pa.Table]:
@@ -198,31 +223,62 @@ def _tar_sources(info: storage.FileInfo, cfg: IngestConfig, stats: ListingStats
                         f"tar archive unreadable: {detail}"[:300])
 
 
-def _manifest_sources(uri: str) -> Iterator[dict[str, Any]]:
-    """Rows of a jsonl/csv/parquet manifest; extra columns become each source's metadata."""
+def _manifest_sources(uri: str, cfg: IngestConfig) -> Iterator[dict[str, Any]]:
+    """Rows of a jsonl/csv/parquet manifest; extra columns become each source's metadata.
+
+    A row that cannot be read (not JSON, no string path, outside the manifest root) is a reject
+    whose detail names its 1-based line (jsonl, csv) or row (parquet); a manifest that is not
+    UTF-8 or not parseable at all is one reject naming the file.
+    """
     base = posixpath.dirname(uri)
-    for number, record in enumerate(_manifest_records(uri)):
-        path = next((record[c] for c in PATH_COLUMNS if record.get(c)), None)
-        if not isinstance(path, str):
-            row = _file_row(f"{uri}#row{number}", None, read_uri=uri)
-            yield _rejected(row, RejectReason.BAD_MANIFEST_ROW, f"row {number} has no {'/'.join(PATH_COLUMNS)}")
+    try:
+        for where, record in _manifest_records(uri):
+            yield _manifest_row(uri, base, where, record, cfg)
+    except ManifestError as err:
+        yield _rejected(_file_row(uri, None), RejectReason.BAD_MANIFEST_ROW, str(err)[:300])
+
+
+def _manifest_row(uri: str, base: str, where: str, record: dict[str, Any], cfg: IngestConfig
+                  ) -> dict[str, Any]:
+    problem = record.get(_ERROR_KEY) or _path_problem(record)
+    if problem:
+        row = _file_row(f"{uri}#{where.replace(' ', '')}", None, read_uri=uri)
+        return _rejected(row, RejectReason.BAD_MANIFEST_ROW, f"{where}: {problem}"[:300])
+    path = next(record[c] for c in PATH_COLUMNS if record.get(c))
+    metadata = {k: v for k, v in record.items()
+                if k not in PATH_COLUMNS and k not in _REJECT_KEYS and v is not None}
+    if record.get(schema.REJECT_REASON):
+        return _arrived_rejected(path, record, metadata)
+    target = path if storage.is_s3(path) or path.startswith("/") else storage.join(base, path)
+    if storage.redact(target) != target:
+        return _file_row(target, None, metadata=metadata)  # rejected there, never touched
+    escape = manifest_row_escape(path, target, uri, cfg.manifest_root, cfg.manifest_absolute_paths)
+    if escape:
+        return _rejected(_file_row(target, None, metadata=metadata), RejectReason.UNSAFE_PATH,
+                         f"{where}: {escape}"[:300])
+    try:
+        size = storage.size(target)
+    except storage.STORAGE_ERRORS as err:
+        return _rejected(_file_row(target, None, metadata=metadata), RejectReason.READ_ERROR,
+                         storage.redact_error(err, target)[:300])
+    return _file_row(target, size, metadata=metadata)
+
+
+def _path_problem(record: dict[str, Any]) -> str | None:
+    """Why a record has no usable path, or None: the first path column present must be a string."""
+    for column in PATH_COLUMNS:
+        value = record.get(column)
+        if value is None or value == "":
             continue
-        metadata = {k: v for k, v in record.items()
-                    if k not in PATH_COLUMNS and k not in _REJECT_KEYS and v is not None}
-        if record.get(schema.REJECT_REASON):
-            yield _arrived_rejected(path, record, metadata)
-            continue
-        target = path if storage.is_s3(path) or path.startswith("/") else storage.join(base, path)
-        if storage.redact(target) != target:
-            yield _file_row(target, None, metadata=metadata)  # rejected there, never touched
-            continue
-        try:
-            size = storage.size(target)
-        except storage.STORAGE_ERRORS as err:
-            yield _rejected(_file_row(target, None, metadata=metadata), RejectReason.READ_ERROR,
-                            storage.redact_error(err, target)[:300])
-            continue
-        yield _file_row(target, size, metadata=metadata)
+        if isinstance(value, str):
+            return None
+        return f"{column!r} is a {_json_type(value)} ({json.dumps(value, default=str)[:60]}), not a string"
+    return f"no {'/'.join(PATH_COLUMNS)} column"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "list", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), type(value).__name__)
 
 
 _REJECT_KEYS = (schema.REJECT_STAGE, schema.REJECT_REASON, schema.REJECT_DETAIL)
@@ -247,23 +303,79 @@ def _arrived_rejected(path: str, record: dict[str, Any], metadata: dict[str, Any
             schema.REJECT_DETAIL: storage.redact(str(record.get(schema.REJECT_DETAIL) or ""))[:300]}
 
 
-def _manifest_records(uri: str) -> Iterator[dict[str, Any]]:
+class ManifestError(ValueError):
+    """The manifest file as a whole cannot be read (not UTF-8, not parseable)."""
+
+
+_ERROR_KEY = "_error"
+
+
+def _manifest_records(uri: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, record)`` per row, ``where`` being ``line N`` (jsonl, csv) or ``row N`` (parquet),
+    1-based; a row that is not an object comes as ``{_ERROR_KEY: why}``."""
     lower = uri.lower()
-    if lower.endswith(".parquet"):
+    try:
+        if lower.endswith(".parquet"):
+            yield from _parquet_records(uri)
+            return
+        _check_utf8(uri)
         with storage.open_read(uri) as stream:
-            data = stream.read()
-        for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=4096):
-            yield from batch.to_pylist()
-    elif lower.endswith(".csv"):
-        with storage.open_read(uri) as stream:
-            yield from csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
-    else:
-        with storage.open_read(uri) as stream:
-            for line_number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8")):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    record = {"_error": f"line {line_number + 1} is not JSON"}
-                yield record if isinstance(record, dict) else {"_error": "not an object"}
+            text = io.TextIOWrapper(stream, encoding="utf-8", newline="" if lower.endswith(".csv") else None)
+            yield from _csv_records(text) if lower.endswith(".csv") else _jsonl_records(text)
+    except ManifestError:
+        raise
+    except (pa.ArrowException, csv.Error, UnicodeDecodeError, *storage.STORAGE_ERRORS) as err:
+        raise ManifestError(f"manifest {storage.redact(uri)} unreadable: "
+                            f"{storage.redact_error(err, uri)}") from err
+
+
+def _parquet_records(uri: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    with storage.open_read(uri) as stream:
+        data = stream.read()
+    number = 0
+    for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=4096):
+        for record in batch.to_pylist():
+            number += 1
+            yield f"row {number}", record
+
+
+def _csv_records(text: io.TextIOBase) -> Iterator[tuple[str, dict[str, Any]]]:
+    reader = csv.DictReader(text)
+    for record in reader:
+        yield f"line {reader.line_num}", record
+
+
+def _jsonl_records(text: io.TextIOBase) -> Iterator[tuple[str, dict[str, Any]]]:
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield f"line {number}", {_ERROR_KEY: f"not valid JSON ({err.msg} at column {err.colno})"}
+            continue
+        if not isinstance(record, dict):
+            record = {_ERROR_KEY: f"a JSON {_json_type(record)}, not an object"}
+        yield f"line {number}", record
+
+
+def _check_utf8(uri: str) -> None:
+    """Raise :class:`ManifestError` naming the file and byte offset unless it is all UTF-8.
+
+    A streaming pre-pass, so a bad file is one reject instead of rows cut off halfway.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with storage.open_read(uri) as stream:
+        while chunk := stream.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                raise ManifestError(f"manifest {storage.redact(uri)} is not valid UTF-8 "
+                                    f"(near byte {offset + err.start}); save it as UTF-8") from None
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ManifestError(f"manifest {storage.redact(uri)} is not valid UTF-8 (it ends "
+                            "inside a character); save it as UTF-8") from None

@@ -14,6 +14,8 @@ MANIFEST_FILE = "manifest.json"
 DONE_MARKER = "_DONE.json"
 FEATURES_FILE = "features.parquet"  # per part: dedup features of kept segments
 DEDUP_FILE = "dedup.parquet"  # dataset root: one row per segment, its cluster and fate
+LOCK_FILE = "_LOCK.json"  # dataset root: the lease of the job writing it (jobs/lock.py)
+DATASET_FORMAT_PREFIX = "audiomill-dataset/"  # manifest.json "format" of every dataset version
 
 
 def shards_dir(root: str) -> str:
@@ -47,3 +49,7 @@ JOB_FILE = "_JOB.json"  # under _parts/: which inputs this dataset is made from 
 
 def job_uri(root: str) -> str:
     return storage.join(root, PARTS_DIR, JOB_FILE)
+
+
+def lock_uri(root: str) -> str:
+    return storage.join(root, LOCK_FILE)

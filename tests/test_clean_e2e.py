@@ -166,7 +166,7 @@ def test_tar_and_manifest_inputs_carry_metadata(demo_corpus, tmp_path):
         json.dumps({"path": str(Path(demo_corpus.root) / e.path), "license": "CC-BY-4.0",
                     "source_url": f"https://example.org/{i}"}) + "\n" for i, e in enumerate(speech[3:])))
     cfg = load_config(inputs=[str(archive), str(manifest_path)], output=str(tmp_path / "out"),
-                      overrides=["runner.kind=local"])
+                      overrides=["runner.kind=local", f"ingest.manifest_root={demo_corpus.root}"])
     manifest = run_clean(cfg).to_dict()
     assert manifest["counts"]["inputs"] == 6 and manifest["counts"]["kept_sources"] == 6
     index = pq.read_table(tmp_path / "out" / layout.INDEX_FILE).to_pylist()

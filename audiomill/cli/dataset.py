@@ -16,6 +16,7 @@ from audiomill import storage
 from audiomill.cli.console import EXIT_FAILED, console, err_console, failure, usage_error
 from audiomill.cli.render import print_plan, print_policy_report, print_summary, stdout_to_stderr
 from audiomill.config import CleanConfig, ConfigError, load_config
+from audiomill.jobs.lock import OutputLockedError
 from audiomill.manifest import Manifest
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML or TOML job config.")]
@@ -110,6 +111,8 @@ def _run_reporting_failure(job, cfg: CleanConfig, as_json: bool) -> Manifest:  #
             return job(progress)
     except KeyboardInterrupt:
         raise
+    except OutputLockedError as err:  # refused at start: another run writes this output
+        raise usage_error(str(err)) from err
     except Exception as err:  # noqa: BLE001 - report any job failure as exit 1 with its message
         trace = "".join(traceback.format_exception(err))
         logging.getLogger("audiomill").debug("job failed: %s", storage.mask_secrets(trace, *cfg.inputs, cfg.output))

@@ -2,7 +2,9 @@
 
 A robots.txt that answers 4xx (other than 429) means "no rules": everything is allowed. A 5xx,
 429, timeout or network error after retries means the site is unreachable: nothing on that host
-is fetched in this run. Bodies past 500 KiB are cut there, as Google does.
+is fetched in this run, and its URLs are rejected with what robots.txt's fetch found
+(``http_error``, ``timeout``, ``network_error``), never ``robots_disallowed``: no rule forbade
+them. Bodies past 500 KiB are cut there, as Google does.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ ROBOTS_MAX_BYTES = 500 * 1024
 class _Rules:
     """What one robots.txt decided: a parser, or a reason to refuse the whole host."""
 
-    def __init__(self, parser: RobotFileParser | None, refused: str | None = None) -> None:
+    def __init__(self, parser: RobotFileParser | None, refused: str | None = None,
+                 reason: RejectReason = RejectReason.NETWORK_ERROR) -> None:
         self.parser = parser
         self.refused = refused
+        self.reason = reason  # why the host is refused: what fetching robots.txt ran into
 
 
 class RobotsCache:
@@ -46,8 +50,7 @@ class RobotsCache:
     def check(self, url: str) -> None:
         rules = self._rules_for(url)
         if rules.refused is not None:
-            raise FetchFailed(RejectReason.ROBOTS_DISALLOWED,
-                              f"host refused for this run: {rules.refused}: {shown_url(url)}")
+            raise FetchFailed(rules.reason, f"host skipped for this run: {rules.refused}: {shown_url(url)}")
         if rules.parser is not None and not rules.parser.can_fetch(self.user_agent, url):
             raise FetchFailed(RejectReason.ROBOTS_DISALLOWED, f"robots.txt disallows {shown_url(url)}")
 
@@ -78,7 +81,7 @@ class RobotsCache:
             else:
                 logger.warning("robots.txt unavailable, skipping host %s this run: %s",
                                shown_url(robots_url), failure.detail)
-                return _Rules(None, f"robots.txt unavailable ({failure.reason.value})")
+                return _Rules(None, f"robots.txt unavailable ({failure.detail})"[:300], failure.reason)
         parser = RobotFileParser()
         parser.parse(body.getvalue().decode("utf-8", "replace").splitlines())
         return _Rules(parser)

@@ -71,6 +71,9 @@ def cluster_up(state_path: Path = DEFAULT_STATE, port: int | None = None, dashbo
                cpus: int | None = None, workers: int = 0, worker_cpus: int = 1,
                timeout_s: float = 90.0) -> ClusterState:
     """Start a head (and ``workers`` worker nodes) bound to 127.0.0.1; wait for the Jobs API."""
+    if workers:  # Ray 2.60 refuses worker nodes with a loopback node IP (see ray_session docs)
+        raise ClusterError("worker nodes cannot join a loopback-only head with Ray 2.60; give the head "
+                           "more CPUs instead (--cpus N)")
     port = port or free_port()
     dashboard_port = dashboard_port or free_port()
     temp_dir = f"/tmp/audiomill-ray-{port}"  # short: Ray's unix socket paths must stay < 108 chars
@@ -95,7 +98,8 @@ def _run_ray(command: list[str]) -> None:
     # Jobs run `python -m audiomill` through the raylet's PATH: put this interpreter's bin dir
     # first, so a cluster started from a virtualenv runs jobs in that virtualenv.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PATH=path)
+    # "0" keeps the node IP 127.0.0.1, so GCS, raylet, agents, client server bind loopback only
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PATH=path, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
     if result.returncode != 0:
         raise ClusterError(f"`{' '.join(command[:3])}` failed: {result.stderr.strip()[-800:]}")

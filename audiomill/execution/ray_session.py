@@ -4,6 +4,13 @@ A process that needs Ray enters :func:`ray_session`; nested entries reuse the ru
 and only the outermost one shuts Ray down (and only if it started it). The embedded instance
 binds to loopback (``127.0.0.1``): Ray's GCS has no authentication, so nothing of it may listen
 on other interfaces unless a cluster address is given explicitly.
+
+Loopback takes more than ``_node_ip_address="127.0.0.1"``: Ray 2.60 replaces a loopback node IP
+by the host's routable one (``services.resolve_ip_for_localhost``) unless Ray "clusters" are off
+(``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the macOS/Windows default). With them off while Ray
+starts, the node IP stays 127.0.0.1 and every server binds there: GCS, raylet (node manager and
+object manager), core workers, the dashboard agent (gRPC, HTTP, metrics) and the runtime-env agent.
+Processes Ray starts inherit the variable, so workers spawned later keep it too.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from dataclasses import dataclass
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+RAY_CLUSTERS_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray reads it on import (``ray_constants.ENABLE_RAY_CLUSTER``); "0" keeps a loopback node IP."""
 _RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "ray._private")
 
 
@@ -40,6 +50,30 @@ def quiet_ray_loggers() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def is_loopback_address(address: str) -> bool:
+    """True for ``127.0.0.1:6379``, ``ray://localhost:10001``, ``[::1]:6379`` and the like."""
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]") if ":" in address else address
+    return host in LOOPBACK_HOSTS
+
+
+@contextlib.contextmanager
+def loopback_node(ray) -> Iterator[None]:  # noqa: ANN001 - the ray module
+    """While Ray starts or connects here, keep 127.0.0.1 as this node's IP (see module doc)."""
+    from ray._private import ray_constants
+
+    saved_env, saved_flag = os.environ.get(RAY_CLUSTERS_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[RAY_CLUSTERS_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(RAY_CLUSTERS_ENV, None)
+        else:
+            os.environ[RAY_CLUSTERS_ENV] = saved_env
+
+
 def _init(ray, settings: RaySettings) -> bool:  # noqa: ANN001 - the ray module
     """Initialise Ray if needed; True when this call started (or joined) it."""
     if ray.is_initialized():
@@ -48,12 +82,15 @@ def _init(ray, settings: RaySettings) -> bool:  # noqa: ANN001 - the ray module
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     main_thread = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
-    if settings.address:
-        ray.init(address=settings.address, **kwargs)
-    elif os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster, whatever num_cpus says
-        ray.init(address="auto", **kwargs)
+    address = settings.address or os.environ.get("RAY_ADDRESS")
+    if address:  # join: inside a Ray job "auto" finds its cluster, whatever num_cpus says
+        target = settings.address or "auto"
+        local = is_loopback_address(address)
+        with loopback_node(ray) if local else contextlib.nullcontext():
+            ray.init(address=target, **kwargs)
     else:
-        ray.init(num_cpus=settings.num_cpus, _node_ip_address=LOOPBACK, **kwargs)
+        with loopback_node(ray):
+            ray.init(num_cpus=settings.num_cpus, _node_ip_address=LOOPBACK, **kwargs)
     if main_thread and callable(sigterm):  # Ray replaces it with a handler that dumps stacks
         signal.signal(signal.SIGTERM, sigterm)
     logger.info("ray resources: %s", ray.cluster_resources())

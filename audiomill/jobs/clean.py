@@ -14,6 +14,7 @@ from audiomill import schema
 from audiomill.config import CleanConfig
 from audiomill.execution.runners import make_runner
 from audiomill.jobs.finalize import finalize_dataset
+from audiomill.jobs.lock import output_lock
 from audiomill.jobs.output import claim_output
 from audiomill.jobs.plan import Plan, plan_parts
 from audiomill.jobs.prepare import PreparedJob, prepare_job
@@ -43,18 +44,20 @@ def run_clean(job: CleanConfig | PreparedJob, progress: JobProgress | None = Non
     cfg = prepared.cfg
     progress = progress or JobProgress()
     started = time.time()
-    claim_output(cfg, prepared.overwrite)
-    plan = plan_job(prepared)
-    progress.planned(plan)
-    logger.info("%d parts, %d to run", len(plan.parts), len(plan.todo))
-    stats_by_part = {p.part_id: p.done_stats for p in plan.parts if p.done_stats is not None}
-    with make_runner(cfg.runner, cfg.dedup.ray_min_segments) as runner:
-        for batch in runner.run([p.uri for p in plan.todo], prepared.stages()):
-            for part_id, text in zip(batch[schema.PART_ID].to_pylist(), batch[STATS_JSON].to_pylist()):
-                stats = PartStats.from_dict(json.loads(text))
-                stats_by_part[part_id] = stats
-                progress.part_done(stats)
-        missing = [p.part_id for p in plan.parts if p.part_id not in stats_by_part]
-        if missing:
-            raise RuntimeError(f"parts never finished: {missing[:10]}")
-        return finalize_dataset(prepared, plan, stats_by_part, started, runner)
+    with output_lock(cfg.output) as lock:  # a second run on this output refuses here, naming us
+        claim_output(cfg, prepared.overwrite)
+        plan = plan_job(prepared)
+        progress.planned(plan)
+        logger.info("%d parts, %d to run", len(plan.parts), len(plan.todo))
+        stats_by_part = {p.part_id: p.done_stats for p in plan.parts if p.done_stats is not None}
+        with make_runner(cfg.runner, cfg.dedup.ray_min_segments) as runner:
+            for batch in runner.run([p.uri for p in plan.todo], prepared.stages()):
+                for part_id, text in zip(batch[schema.PART_ID].to_pylist(), batch[STATS_JSON].to_pylist()):
+                    stats = PartStats.from_dict(json.loads(text))
+                    stats_by_part[part_id] = stats
+                    progress.part_done(stats)
+                lock.check()
+            missing = [p.part_id for p in plan.parts if p.part_id not in stats_by_part]
+            if missing:
+                raise RuntimeError(f"parts never finished: {missing[:10]}")
+            return finalize_dataset(prepared, plan, stats_by_part, started, runner)

@@ -68,6 +68,8 @@ def clean_fetched(cfg: CleanConfig, progress: JobProgress | None = None) -> Mani
     """Run the clean job on the crawl manifest that ``fetch_urls`` wrote to ``cfg.output``."""
     output = _absolute(cfg.output)
     manifest_uri = storage.join(output, CRAWL_DIR, MANIFEST_NAME)
+    # our own manifest names raw files by absolute path/URI (OUT/_raw or --raw): trusted
+    cfg = cfg.model_copy(update={"ingest": cfg.ingest.model_copy(update={"manifest_absolute_paths": True})})
     if storage.local_path(manifest_uri) is not None:
         return run_clean(cfg.model_copy(update={"inputs": [manifest_uri], "output": output}), progress)
     # ingest reads a manifest given as a local file; the clean job gets a local copy

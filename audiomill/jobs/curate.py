@@ -29,6 +29,7 @@ from audiomill.curation.policy import load_policy, policy_source
 from audiomill.curation.policy_tables import evaluate_candidates, report, split_candidates
 from audiomill.curation.relocate import HELD_PREFIX, KEPT_PREFIX, relocate
 from audiomill.formats.tables import read_table, write_table
+from audiomill.jobs.lock import output_lock
 from audiomill.manifest import Accounting, Manifest
 from audiomill.schema import RejectReason
 
@@ -47,7 +48,12 @@ def read_manifest(root: str) -> Manifest:
 
 def curate_dataset(root: str, policy_value: str, out: str | None = None) -> Manifest:
     """Apply the policy to the dataset at ``root``; write index, rejects and manifest to ``out``
-    (default: in place) and return the new manifest."""
+    (default: in place) and return the new manifest. Holds the target's lock while writing."""
+    with output_lock(out or root):
+        return _curate(root, policy_value, out)
+
+
+def _curate(root: str, policy_value: str, out: str | None) -> Manifest:
     manifest = read_manifest(root)
     policy = load_policy(policy_value)
     index = read_table(storage.join(root, layout.INDEX_FILE))

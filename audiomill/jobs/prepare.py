@@ -52,6 +52,7 @@ def prepare_job(cfg: CleanConfig, overwrite: bool = False) -> PreparedJob:
     if not cfg.output:
         raise ConfigError("output: give --out (or `output:` in the config file)")
     ingest.check_inputs(cfg.inputs)
+    ingest.check_output_not_inside_inputs(cfg.inputs, cfg.output)
     check_output(cfg, overwrite)
     cfg, models = pin_asr_model(cfg)
     policy = load_policy(cfg.policy) if cfg.policy else None

@@ -3,6 +3,8 @@ when robots.txt itself fails (4xx: allow all; 5xx or timeout: skip the host for 
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from audiomill.testing.crawl_site import fast_config
 
@@ -50,9 +52,9 @@ def test_robots_rules_for_our_user_agent_apply():
 @pytest.mark.parametrize(("robots", "verdict", "robots_tries"), [
     (hs.status(404), "allowed", 1),
     (hs.status(403), "allowed", 1),
-    (hs.status(503), "robots_disallowed", 2),
-    (hs.status(429), "robots_disallowed", 2),
-    (hs.slow(30.0, hs.static(b"", "text/plain")), "robots_disallowed", 2),
+    (hs.status(503), "http_error", 2),  # the host is skipped, reporting what was found
+    (hs.status(429), "http_error", 2),
+    (hs.slow(30.0, hs.static(b"", "text/plain")), "timeout", 2),
 ])
 def test_robots_failures_follow_googles_rules(robots, verdict, robots_tries):
     with hs.HttpTestServer({"/robots.txt": robots}) as server:
@@ -72,3 +74,21 @@ def test_off_list_hosts_are_refused_before_any_request(site, tmp_path):
     crawler = Crawler(fast_config(allowed_domains=["example.org"]), str(tmp_path / "raw"))
     assert _verdict(crawler, site.url("/audio/one.wav")) == RejectReason.NOT_ALLOWED_DOMAIN.value
     assert not site.requests
+
+
+def test_a_refused_connection_is_a_network_error_not_a_robots_verdict():
+    """Nothing listens on the port: robots.txt cannot be fetched, and neither can the file."""
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/a.wav"
+    crawler = Crawler(fast_config(retries=1, timeout_s=0.5), "/nonexistent-raw")
+    try:
+        crawler.check_url(url)
+    except FetchFailed as failure:
+        assert failure.reason is RejectReason.NETWORK_ERROR
+        assert "robots.txt unavailable" in failure.detail and "refused" in failure.detail.lower()
+    else:
+        pytest.fail("an unreachable host must not be fetched")
+    (row,) = crawler.run([CrawlEntry(url)])
+    assert row["reject_reason"] == "network_error"

@@ -8,10 +8,12 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from audiomill import layout
 from audiomill.execution.cluster import ClusterState, cluster_processes
+from audiomill.testing.sockets import listeners, with_descendants
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +59,27 @@ def test_clean_job_submitted_to_cluster(cluster, demo_corpus, tmp_path):
     job_id = next(j["job_id"] for j in jobs if j["status"] == "SUCCEEDED")
     logs = _cli("jobs", "logs", job_id, env=env)
     assert '"format": "audiomill-dataset/1"' in logs.stdout
+
+
+def test_the_cluster_listens_on_loopback_only(cluster):
+    """After a job ran (so job drivers and workers existed), every socket of the cluster's processes
+    (found by temp dir or GCS address, plus their children) is bound to loopback."""
+    env, state = cluster
+    mine = [p for p in psutil.process_iter(["cmdline"])
+            if state.temp_dir in " ".join(p.info["cmdline"] or []) or state.gcs_address in " ".join(p.info["cmdline"] or [])]
+    seen = listeners(with_descendants(mine))
+    ports = {item.port for item in seen}
+    assert {"gcs_server", "raylet"} <= {item.process for item in seen}, seen
+    assert int(state.gcs_address.rsplit(":", 1)[1]) in ports and int(state.dashboard_url.rsplit(":", 1)[1]) in ports
+    exposed = [item for item in seen if not item.loopback]
+    assert not exposed, f"the cluster listens beyond loopback: {exposed}"
+
+
+def test_worker_nodes_are_refused_rather_than_exposed(tmp_path):
+    env = dict(os.environ, AUDIOMILL_HOME=str(tmp_path))
+    result = _cli("cluster", "up", "--workers", "1", env=env, timeout=60)
+    assert result.returncode != 0 and "loopback-only" in result.stderr + result.stdout
+    assert not (tmp_path / "cluster.json").exists()
 
 
 def test_detached_job_can_be_stopped(cluster, demo_corpus, tmp_path):

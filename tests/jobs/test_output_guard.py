@@ -4,6 +4,7 @@ refused (or replaced with --overwrite), a dry run writes nothing, a file is not 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -100,3 +101,19 @@ def test_the_clean_stage_order_satisfies_every_declared_column(tmp_path: Path):
         assert "segment" in str(err) and "vad_starts_s" in str(err)
     else:
         raise AssertionError("a stage list with segment before vad passed the contract check")
+
+
+def test_a_second_run_on_a_locked_output_refuses_and_names_the_holder(tmp_path: Path, write_tone):
+    import subprocess
+    import sys
+
+    from audiomill.jobs.lock import output_lock
+
+    out = tmp_path / "ds"
+    with output_lock(str(out), command="audiomill clean (the first run)"):
+        second = subprocess.run([sys.executable, "-m", "audiomill", "clean", str(write_tone("a.wav")), "--out",
+                                 str(out), "--runner", "local"], capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2, second.stderr
+    said = " ".join(second.stderr.split())
+    assert "being written by another run" in said and "the first run" in said and str(os.getpid()) in said
+    assert not (out / layout.MANIFEST_FILE).exists()

@@ -34,7 +34,8 @@ def test_secrets_never_reach_outputs_or_logs(demo_corpus, tmp_path):
         out = tmp_path / "out"
         result = subprocess.run(
             [sys.executable, "-m", "audiomill", "-v", "clean", str(manifest), "--out", str(out),
-             "--runner", "local", "--json"], capture_output=True, text=True, timeout=300, env=env)
+             "--runner", "local", "--json", "--set", "ingest.manifest_absolute_paths=true"],
+            capture_output=True, text=True, timeout=300, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         bad = subprocess.run([sys.executable, "-m", "audiomill", "clean", f"s3://private/nope?token={URL_TOKEN}",
                               "--out", str(tmp_path / "x")], capture_output=True, text=True, env=env)

@@ -142,7 +142,7 @@ def test_manifest_row_without_a_path_is_a_bad_manifest_row(tmp_path, write_tone)
     assert reasons(rows) == [None, RejectReason.BAD_MANIFEST_ROW.value, None]
     bad = rows[1]
     assert bad[schema.REJECT_STAGE] == "ingest"
-    assert "row 1" in bad[schema.REJECT_DETAIL]
+    assert bad[schema.REJECT_DETAIL] == "line 2: no path/uri/audio_path/audio/file column"  # 1-based
     assert len({r[schema.SOURCE_ID] for r in rows}) == 3
 
 
