@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from audiomill import schema, storage
 from audiomill.config import IngestConfig
-from audiomill.pipelines.ingest_safety import (DatasetSkipper, InputOutputOverlapError,  # noqa: F401
+from audiomill.ingest_safety import (DatasetSkipper, InputOutputOverlapError,  # noqa: F401
                                                check_output_not_inside_inputs, manifest_row_escape)
 from audiomill.schema import RejectReason
 

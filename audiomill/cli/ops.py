@@ -58,17 +58,22 @@ def cluster_up(
     console.print(f"cluster up: GCS {info.gcs_address}, Jobs API {info.dashboard_url}")
 
 
+def _recorded_cluster(operation, state: Path):  # noqa: ANN001, ANN202
+    """Run ``operation(state)``; no recorded cluster is a usage error (exit 2)."""
+    try:
+        return operation(state)
+    except cluster_ops.ClusterError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(EXIT_USAGE) from err
+
+
 @cluster_app.command("down")
 def cluster_down(state: StateOption = cluster_ops.DEFAULT_STATE) -> None:
     """Stop the cluster started by `cluster up` (only its own processes).
 
     Example: audiomill cluster down
     """
-    try:
-        report = cluster_ops.cluster_down(state)
-    except cluster_ops.ClusterError as err:
-        err_console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(EXIT_USAGE) from err
+    report = _recorded_cluster(cluster_ops.cluster_down, state)
     console.print(f"cluster down: stopped {report.stopped} processes")
     if report.still_alive:
         err_console.print(f"[yellow]still alive:[/yellow] {', '.join(report.still_alive)}")
@@ -82,11 +87,7 @@ def cluster_status(state: StateOption = cluster_ops.DEFAULT_STATE,
 
     Example: audiomill cluster status
     """
-    try:
-        status = cluster_ops.cluster_status(state)
-    except cluster_ops.ClusterError as err:
-        err_console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(EXIT_USAGE) from err
+    status = _recorded_cluster(cluster_ops.cluster_status, state)
     if as_json:
         print(json.dumps(status, indent=2))
         return

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from audiomill import layout, schema, storage
-from audiomill.formats.shards import read_members, summarize, write_members
+from audiomill import layout, schema
+from audiomill.formats.shards import rewrite_tars, with_locations
 from audiomill.manifest import ShardSummary
 
 KEPT_PREFIX = "shard-"
@@ -41,14 +41,7 @@ class Relocation:
 
     def apply(self, table: pa.Table) -> pa.Table:
         """``table`` with shard/tar_offset/flac_bytes of moved rows updated."""
-        if not self.locations or table.num_rows == 0:
-            return table
-        keys = table[schema.KEY].to_pylist()
-        for position, name in enumerate((schema.SHARD, schema.TAR_OFFSET, schema.FLAC_BYTES)):
-            old = table[name].to_pylist()
-            new = [self.locations[k][position] if k in self.locations else v for k, v in zip(keys, old)]
-            table = table.set_column(table.column_names.index(name), name, pa.array(new, table.schema.field(name).type))
-        return table
+        return with_locations(table, self.locations)
 
     def summaries(self, before: tuple[ShardSummary, ...], prefix: str) -> tuple[ShardSummary, ...]:
         """Manifest summaries: rebuilt tars replaced in place, emptied ones dropped, new ones (named
@@ -83,19 +76,8 @@ def relocate(root: str, kept: pa.Table, held: pa.Table) -> Relocation:
 
 
 def _rebuild(root: str, pair: str, wanted: dict[str, str], durations: dict[str, float], result: Relocation) -> None:
-    members = {}
-    for prefix in (KEPT_PREFIX, HELD_PREFIX):
-        uri = layout.shard_uri(root, prefix + pair)
-        if storage.exists(uri):
-            members.update(read_members(uri))
-    for prefix in (KEPT_PREFIX, HELD_PREFIX):
-        name = prefix + pair
-        keys = sorted(k for k, p in wanted.items() if p == prefix)
-        if keys:
-            data, offsets = write_members(members, keys, name)
-            storage.write_bytes(layout.shard_uri(root, name), data)
-            result.written[name] = summarize(name, data, keys, durations)
-            result.locations.update({k: (name, *offsets[k]) for k in keys})
-        else:
-            result.removed.add(name)
-            storage.delete(layout.shard_uri(root, name))
+    names = {prefix + pair: sorted(k for k, p in wanted.items() if p == prefix) for prefix in (KEPT_PREFIX, HELD_PREFIX)}
+    done = rewrite_tars(root, names, durations)
+    result.written.update(done.written)
+    result.removed.update(done.removed)
+    result.locations.update(done.locations)

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from audiomill import schema, storage
+from audiomill import layout, schema, storage
 from audiomill.audio import encode_flac
 from audiomill.config import ShardConfig
 from audiomill.manifest import ShardSummary
@@ -155,3 +156,51 @@ def summarize(name: str, data: bytes, keys: list[str], durations: dict[str, floa
     return ShardSummary(name=name, bytes=len(data), samples=len(keys),
                         seconds=round(sum(durations[k] or 0.0 for k in keys), 3),
                         sha256=hashlib.sha256(data).hexdigest())
+
+
+@dataclass
+class Rewrite:
+    """Result of :func:`rewrite_tars`: new summaries, emptied (deleted) tars, moved members."""
+
+    written: dict[str, ShardSummary] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    locations: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # key -> tar, offset, bytes
+
+
+def rewrite_tars(root: str, keys_by_name: dict[str, list[str]], durations: dict[str, float]) -> Rewrite:
+    """Rebuild a group of tars (e.g. a shard and its held companion) from the union of their
+    members: each named tar gets exactly its keys, in key order; a tar given no key is deleted.
+
+    Building from the union every time means moving a segment back and forth loses nothing.
+    """
+    members: Members = {}
+    for name in keys_by_name:
+        uri = layout.shard_uri(root, name)
+        if storage.exists(uri):
+            members.update(read_members(uri))
+    result = Rewrite()
+    for name, keys in keys_by_name.items():
+        uri = layout.shard_uri(root, name)
+        if not keys:
+            result.removed.append(name)
+            if storage.exists(uri):
+                storage.delete(uri)
+            continue
+        keys = sorted(keys)
+        data, offsets = write_members(members, keys, name)
+        storage.write_bytes(uri, data)
+        result.written[name] = summarize(name, data, keys, durations)
+        result.locations.update({k: (name, *offsets[k]) for k in keys})
+    return result
+
+
+def with_locations(table: pa.Table, locations: dict[str, tuple[str, int, int]]) -> pa.Table:
+    """``table`` with ``shard``/``tar_offset``/``flac_bytes`` of the rows whose key moved updated."""
+    if not locations or table.num_rows == 0:
+        return table
+    keys = table[schema.KEY].to_pylist()
+    for position, name in enumerate((schema.SHARD, schema.TAR_OFFSET, schema.FLAC_BYTES)):
+        old = table[name].to_pylist()
+        new = [locations[k][position] if k in locations else v for k, v in zip(keys, old)]
+        table = table.set_column(table.column_names.index(name), name, pa.array(new, table.schema.field(name).type))
+    return table

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audiomill import layout, schema, storage
+from audiomill import layout, schema
 from audiomill.curation.dedup.cluster import Decision
-from audiomill.formats.shards import read_members, summarize, write_members
+from audiomill.formats.shards import rewrite_tars, with_locations
 from audiomill.manifest import PartStats, ShardSummary
 from audiomill.schema import conform
 
@@ -41,7 +41,7 @@ class PartPatch:
         if not self.dropped and not self.locations:
             return table
         keep = pc.invert(pc.is_in(table[schema.KEY], pa.array(sorted(self.dropped), pa.string())))
-        return _relocate(table.filter(keep), self.locations)
+        return with_locations(table.filter(keep), self.locations)
 
     def rejects(self, rejects: pa.Table, index: pa.Table) -> pa.Table:
         """The part rejects plus one row per dropped segment (from its index row)."""
@@ -49,7 +49,7 @@ class PartPatch:
             return rejects
         rows = index.filter(pc.is_in(index[schema.KEY], pa.array(sorted(self.dropped), pa.string())))
         decisions = [self.dropped[k] for k in rows[schema.KEY].to_pylist()]
-        rows = _relocate(rows, self.locations)
+        rows = with_locations(rows, self.locations)
         for name, values in ((schema.REJECT_STAGE, [schema.StageName.DEDUP.value] * len(decisions)),
                              (schema.REJECT_REASON, [d.reason for d in decisions]),
                              (schema.REJECT_DETAIL, [d.detail for d in decisions]),
@@ -91,36 +91,14 @@ def repack_part(root: str, index: pa.Table, dropped: dict[str, Decision], held_n
         companion = dup_companion(shard)
         if not drop and companion not in held_names:
             continue
-        members = {}
-        for name in (shard, companion):  # a kept shard whose segments all went was deleted
-            if storage.exists(layout.shard_uri(root, name)):
-                members.update(read_members(layout.shard_uri(root, name)))
         keep = sorted(set(keys) - set(drop))
-        if keep:
-            data, offsets = write_members(members, keep, shard)
-            storage.write_bytes(layout.shard_uri(root, shard), data)
-            patch.shard_summaries[shard] = summarize(shard, data, keep, durations)
-            patch.locations.update({k: (shard, *offsets[k]) for k in keep})
+        # a kept shard whose segments all went was deleted; the held-dup tar holds them
+        done = rewrite_tars(root, {shard: keep, companion: drop}, durations)
+        patch.locations.update(done.locations)
+        if shard in done.written:
+            patch.shard_summaries[shard] = done.written[shard]
         else:
             patch.removed_shards.add(shard)
-            if storage.exists(layout.shard_uri(root, shard)):
-                storage.delete(layout.shard_uri(root, shard))
-        if drop:
-            data, offsets = write_members(members, drop, companion)
-            storage.write_bytes(layout.shard_uri(root, companion), data)
-            patch.held_summaries.append(summarize(companion, data, drop, durations))
-            patch.locations.update({k: (companion, *offsets[k]) for k in drop})
-        elif storage.exists(layout.shard_uri(root, companion)):
-            storage.delete(layout.shard_uri(root, companion))
+        if companion in done.written:
+            patch.held_summaries.append(done.written[companion])
     return patch
-
-
-def _relocate(table: pa.Table, locations: dict[str, tuple[str, int, int]]) -> pa.Table:
-    if not locations or table.num_rows == 0:
-        return table
-    keys = table[schema.KEY].to_pylist()
-    for position, name in enumerate((schema.SHARD, schema.TAR_OFFSET, schema.FLAC_BYTES)):
-        old = table[name].to_pylist()
-        new = [locations[k][position] if k in locations else v for k, v in zip(keys, old)]
-        table = table.set_column(table.column_names.index(name), name, pa.array(new, table.schema.field(name).type))
-    return table
