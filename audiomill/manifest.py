@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from audiomill import layout, storage
+
 FORMAT = "audiomill-dataset/1"
 FORMAT_PREFIX = "audiomill-dataset/"
 
@@ -197,3 +199,11 @@ class Manifest:
 
     def replace(self, **changes: Any) -> Manifest:
         return replace(self, **changes)
+
+
+def read_manifest(root: str) -> Manifest:
+    """The manifest of the finished dataset at ``root`` (FileNotFoundError naming it if none)."""
+    uri = storage.join(root, layout.MANIFEST_FILE)
+    if not storage.exists(uri):
+        raise FileNotFoundError(f"{storage.redact(root)} is not a finished dataset (no {layout.MANIFEST_FILE})")
+    return Manifest.from_json(storage.read_text(uri))

@@ -85,7 +85,7 @@ def clean(
     except (ConfigError, FileNotFoundError, NotADirectoryError, ValueError) as err:
         raise usage_error(str(err)) from err
     if address:
-        from audiomill.cli.ops import submit_and_follow
+        from audiomill.cli.remote import submit_and_follow
 
         submit_and_follow(prepared.cfg, address, detach, as_json)
         return

@@ -30,20 +30,12 @@ from audiomill.curation.policy_tables import evaluate_candidates, report, split_
 from audiomill.curation.relocate import HELD_PREFIX, KEPT_PREFIX, relocate
 from audiomill.formats.tables import read_table, write_table
 from audiomill.jobs.lock import output_lock
-from audiomill.manifest import Accounting, Manifest
+from audiomill.manifest import Accounting, Manifest, read_manifest
 from audiomill.schema import RejectReason
 
 
 class CurateError(RuntimeError):
     """The dataset cannot be curated as asked (accounting would break, held audio is missing)."""
-
-
-def read_manifest(root: str) -> Manifest:
-    """The manifest of a finished dataset; FileNotFoundError naming the root if there is none."""
-    uri = storage.join(root, layout.MANIFEST_FILE)
-    if not storage.exists(uri):
-        raise FileNotFoundError(f"{storage.redact(root)} is not a finished dataset (no {layout.MANIFEST_FILE})")
-    return Manifest.from_json(storage.read_text(uri))
 
 
 def curate_dataset(root: str, policy_value: str, out: str | None = None) -> Manifest:

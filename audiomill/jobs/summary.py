@@ -9,7 +9,7 @@ import polars as pl
 
 from audiomill import layout, schema, storage
 from audiomill.formats.tables import read_table
-from audiomill.jobs.curate import read_manifest
+from audiomill.manifest import read_manifest
 
 DURATION_BUCKETS_S = (0, 2, 5, 10, 20, 30)
 
