@@ -15,7 +15,7 @@ import typer
 
 from audiomill import __version__
 from audiomill.cli import dataset, ops
-from audiomill.cli.console import EXIT_INTERRUPTED, console, err_console
+from audiomill.cli.console import EXIT_INTERRUPTED, INTERRUPTED, console, err_console
 from audiomill.cli.models import models_app
 
 app = typer.Typer(
@@ -59,5 +59,5 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except KeyboardInterrupt:
-        err_console.print("interrupted — rerun the same command to resume (finished parts are kept)")
+        err_console.print(INTERRUPTED)
         sys.exit(EXIT_INTERRUPTED)

@@ -14,6 +14,7 @@ EXIT_USAGE = 2
 """The command was wrong: bad flags, bad config, a missing input, a refused output."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C or SIGTERM: finished parts are kept, rerunning the same command resumes."""
+INTERRUPTED = "interrupted — rerun the same command to resume (finished parts are kept)"
 
 console = Console()
 err_console = Console(stderr=True)

@@ -13,7 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from audiomill import storage
-from audiomill.cli.console import EXIT_FAILED, console, err_console, failure, usage_error
+from audiomill.cli.console import (EXIT_FAILED, EXIT_INTERRUPTED, INTERRUPTED, console, err_console, failure,
+                                   usage_error)
 from audiomill.cli.render import print_plan, print_policy_report, print_summary, stdout_to_stderr
 from audiomill.config import CleanConfig, ConfigError, load_config
 from audiomill.jobs.lock import OutputLockedError
@@ -109,8 +110,9 @@ def _run_reporting_failure(job, cfg: CleanConfig, as_json: bool) -> Manifest:  #
             return job(LineJobProgress())
         with RichJobProgress(console) as progress:
             return job(progress)
-    except KeyboardInterrupt:
-        raise
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (cli.app turns it into KeyboardInterrupt)
+        err_console.print(INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from err
     except OutputLockedError as err:  # refused at start: another run writes this output
         raise usage_error(str(err)) from err
     except Exception as err:  # noqa: BLE001 - report any job failure as exit 1 with its message
