@@ -9,13 +9,12 @@ file made with other settings cannot be compared and is refused with a message n
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from audiomill import schema, storage
+from audiomill.formats.tables import read_table, write_table
 from audiomill.curation.dedup.features import DATASET, EXTERNAL, conform_features
 from audiomill.curation.dedup.fingerprint import FINGERPRINT_VERSION
 
@@ -47,7 +46,7 @@ def other_run_files(index_root: str, dataset_root: str) -> list[str]:
 
 def read_run_file(uri: str, num_perm: int) -> pa.Table:
     """Features of one index file, marked external, after checking its settings match."""
-    table = pq.read_table(io.BytesIO(storage.read_bytes(uri)))
+    table = read_table(uri)
     found = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
     if found != settings(num_perm):
         raise IndexMismatchError(f"dedup index file {storage.redact(uri)} was built with {found}, this job "
@@ -68,9 +67,7 @@ def write_run_file(index_root: str, dataset_root: str, kept: pa.Table, num_perm:
     table = conform_features(kept, num_perm, external=False).drop_columns([EXTERNAL])
     table = table.append_column(DATASET, pa.array([storage.redact(dataset_root)] * table.num_rows, pa.string()))
     table = table.replace_schema_metadata({_META_KEY: json.dumps(settings(num_perm), sort_keys=True).encode()})
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
     uri = run_file(index_root, dataset_root)
-    storage.write_bytes(uri, buffer.getvalue())
+    write_table(uri, table)
     return uri
 
