@@ -44,6 +44,8 @@ class RejectReason(str, enum.Enum):
     NETWORK_ERROR = "network_error"
     TIMEOUT = "timeout"
     BAD_CONTENT_TYPE = "bad_content_type"
+    # vad: speech was found, but every piece of it is shorter than ``vad.min_segment_s``
+    SPEECH_TOO_SHORT = "speech_too_short"
 
 
 class StageName(str, enum.Enum):

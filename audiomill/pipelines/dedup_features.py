@@ -14,6 +14,7 @@ from audiomill import schema
 from audiomill.config import DedupConfig
 from audiomill.curation.dedup.exact import pcm_hash
 from audiomill.curation.dedup.features import signatures_array, windows_array
+from audiomill.curation.dedup.keep_score import keep_scores
 from audiomill.curation.dedup.minhash import MinHasher
 from audiomill.curation.dedup.text import text_signature
 from audiomill.curation.dedup.windows import audio_window_signatures
@@ -61,11 +62,17 @@ class DedupFeaturesStage(Stage):
         return table
 
     def _keep_scores(self, table: pa.Table) -> pa.Array:
-        column = self.cfg.keep_score
-        if column and column in table.column_names:
-            return table[column].cast(pa.float64()).combine_chunks()
-        return pa.nulls(table.num_rows, pa.float64())
+        """Quality keep score (``curation/dedup/keep_score.py``), MOS as one of its terms.
 
+        ``dedup.keep_score`` naming a column other than ``q_mos`` keeps that column's raw value
+        instead (a user's explicit choice); null rows then fall back to the longest segment.
+        """
+        column = self.cfg.keep_score
+        if column and column != schema.Q_MOS:
+            if column in table.column_names:
+                return table[column].cast(pa.float64()).combine_chunks()
+            return pa.nulls(table.num_rows, pa.float64())
+        return pa.array(keep_scores(table, column), pa.float64())
 
 
 def _audio_views(column: pa.ChunkedArray) -> list[np.ndarray]:

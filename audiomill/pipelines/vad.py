@@ -9,12 +9,17 @@ from audiomill import schema
 from audiomill.config import VadConfig
 from audiomill.models.vad import FRAME_S, SileroVad
 from audiomill.pipelines.base import Resources, Stage, with_rejects
-from audiomill.models.speech_spans import speech_spans
+from audiomill.models.speech_spans import SpanResult, speech_spans
 from audiomill.schema import RejectReason
 
 
 class VadStage(Stage):
-    """Adds ``vad_starts_s``/``vad_ends_s`` lists per source; a source with none is ``no_speech``."""
+    """Adds ``vad_starts_s``/``vad_ends_s`` lists per source.
+
+    A source with no span is rejected ``no_speech`` when VAD found (almost) no speech, and
+    ``speech_too_short`` when it found speech but every piece was under ``vad.min_segment_s``,
+    so a user tuning thresholds sees which knob dropped it.
+    """
 
     name = schema.StageName.VAD.value
     resources = Resources(num_cpus=1.0)
@@ -42,13 +47,27 @@ class VadStage(Stage):
             ends.append(spans.ends_s.tolist())
             ratios.append(spans.speech_ratio)
             segment_ratios.append(spans.segment_speech_ratios.tolist())
-            empty = spans.starts_s.size == 0
-            reasons.append(RejectReason.NO_SPEECH.value if empty else None)
-            details.append(f"speech ratio {spans.speech_ratio:.3f}, {spans.dropped_s:.2f} s of speech "
-                           f"in pieces < {self.cfg.min_segment_s} s" if empty else None)
+            reason, detail = _empty_reason(spans, self.cfg)
+            reasons.append(reason)
+            details.append(detail)
         seconds = pa.list_(pa.float64())
         table = table.append_column(schema.VAD_STARTS_S, pa.array(starts, seconds))
         table = table.append_column(schema.VAD_ENDS_S, pa.array(ends, seconds))
         table = table.append_column(schema.VAD_SPEECH_RATIO, pa.array(ratios, pa.float64()))
         table = table.append_column(schema.VAD_SEGMENT_SPEECH_RATIOS, pa.array(segment_ratios, seconds))
         return with_rejects(table, self.name, reasons, details)
+
+
+def _empty_reason(spans: SpanResult, cfg: VadConfig) -> tuple[str | None, str | None]:
+    """Reject reason and detail of a source without segments; (None, None) when it has some.
+
+    Speech counts as found when at least ``cfg.min_speech_s`` seconds of it (after hysteresis)
+    fell outside every final segment: shorter blips are what noise and clicks give.
+    """
+    if spans.starts_s.size:
+        return None, None
+    detail = (f"speech ratio {spans.speech_ratio:.3f}, {spans.dropped_s:.2f} s of speech "
+              f"in pieces < {cfg.min_segment_s} s")
+    if spans.dropped_s >= max(cfg.min_speech_s, FRAME_S) - 1e-9:
+        return RejectReason.SPEECH_TOO_SHORT.value, detail + " (vad.min_segment_s)"
+    return RejectReason.NO_SPEECH.value, detail

@@ -13,8 +13,9 @@ import numpy as np
 import pyarrow as pa
 
 from audiomill import schema
-from audiomill.config import DedupConfig
+from audiomill.config import DedupConfig, VadConfig
 from audiomill.curation.dedup import edges as E
+from audiomill.curation.dedup.cluster import Decision, resolve
 from audiomill.curation.dedup.features import conform_features, split_features
 from audiomill.pipelines.dedup_features import DedupFeaturesStage
 from audiomill.testing.dedup_set import LabeledClip, is_duplicate
@@ -79,3 +80,32 @@ def score_pairs(clips: list[LabeledClip], edges: pa.Table) -> PairScores:
             scores.found_false += 1
             scores.false.append(pair)
     return scores
+
+
+def files_to_decisions(paths: list[str], cfg: DedupConfig, vad: VadConfig | None = None
+                       ) -> tuple[pa.Table, dict[str, Decision]]:
+    """Files through decode -> VAD -> segment -> quality -> dedup features -> edges -> clusters.
+
+    The production stages in process (no writer, no Ray): the kept segment rows (features
+    included) and every clustered segment's decision. For tests and the eval set of real files.
+    """
+    from audiomill.config import DecodeConfig, IngestConfig
+    from audiomill import ingest
+    from audiomill.pipelines.base import split_rejected
+    from audiomill.pipelines.decode import DecodeStage
+    from audiomill.pipelines.quality import QualityStage
+    from audiomill.pipelines.segment import SegmentStage
+    from audiomill.pipelines.vad import VadStage
+
+    stages = [DecodeStage(DecodeConfig()), VadStage(vad or VadConfig()), SegmentStage(), QualityStage(),
+              DedupFeaturesStage(cfg)]
+    tables = []
+    for part in ingest.iter_parts(ingest.iter_sources(paths, IngestConfig()), 64):
+        for stage in stages:
+            part = stage(part)
+        tables.append(split_rejected(part)[0])
+    segments = pa.concat_tables(tables, promote_options="permissive")
+    _, features = split_features(segments)
+    edge_rows = find_edges(conform_features(features, cfg.num_perm, external=False), cfg)
+    edge_list, nodes = E.edges_from_table(edge_rows)
+    return segments, resolve(nodes, edge_list)

@@ -8,8 +8,9 @@ joined, because two long recordings that share one clip are not duplicates of ea
 A's whole cluster is dropped in favour of B's. Clusters are ranked by (longest member, key), and
 containment only points up that order, so chains resolve and cycles cannot form.
 
-Inside a cluster the kept segment has the highest score (a quality column when present), then the
-longest duration, then the smallest key. Segments from the cross-run index (``external``) were
+Inside a cluster the kept segment has the highest keep score (``keep_score.py``: bandwidth, SNR,
+clipping, source codec/bitrate, MOS where computed), then the longest duration, then the smallest
+key. A dropped segment that has a byte-identical (same PCM) twin is always ``duplicate_exact``. Segments from the cross-run index (``external``) were
 kept by an earlier run: they always win and are never dropped.
 """
 
@@ -101,12 +102,26 @@ def resolve(nodes: dict[str, Node], edges: Iterable[Edge]) -> dict[str, Decision
     resolved: dict[str, str] = {}
     for root in sorted(members, key=lambda r: rank[r], reverse=True):
         resolved[root] = resolved[target[root]] if root in target else root
+    twins = _exact_twins(nodes, levels[EXACT])
     decisions = {}
     for root, keys in members.items():
         keeper = best[resolved[root]]
         for key in keys:
-            decisions[key] = _decide(nodes[key], keeper, root != resolved[root], levels)
+            decisions[key] = _decide(nodes[key], keeper, root != resolved[root], levels, twins.get(key))
     return {k: d for k, d in decisions.items() if not nodes[k].external}
+
+
+def _exact_twins(nodes: dict[str, Node], exact: UnionFind) -> dict[str, str]:
+    """Key -> the best other member of its exact-PCM group (only for keys that have one)."""
+    groups: dict[str, list[str]] = {}
+    for key in sorted(exact.parent):
+        groups.setdefault(exact.find(key), []).append(key)
+    twins = {}
+    for keys in groups.values():
+        ranked = sorted((nodes[k] for k in keys), key=keep_order)
+        for node in ranked:
+            twins[node.key] = next((n.key for n in ranked if n.key != node.key), None)
+    return {k: v for k, v in twins.items() if v is not None}
 
 
 def _containment_targets(nodes: dict[str, Node], containment: list[Edge], final: UnionFind,
@@ -123,12 +138,23 @@ def _containment_targets(nodes: dict[str, Node], containment: list[Edge], final:
     return target
 
 
-def _decide(node: Node, keeper: str, contained: bool, levels: dict[str, UnionFind]) -> Decision:
+def _decide(node: Node, keeper: str, contained: bool, levels: dict[str, UnionFind],
+            twin: str | None) -> Decision:
+    """Keep or drop ``node``; the reason names the closest evidence found, exact PCM first.
+
+    ``duplicate_of`` always names the kept segment. A dropped segment with a byte-identical twin is
+    ``duplicate_exact`` even when the keeper is only an audio/text match of that twin (e.g. a WAV
+    and its copy both dropped for a better FLAC): the detail then names the twin and the link.
+    """
     if node.key == keeper:
         return Decision(node.key, keeper, kept=True)
+    level = next((lv for lv in _LEVELS if levels[lv].find(node.key) == levels[lv].find(keeper)), None)
+    if level != EXACT and twin is not None:
+        link = "contained in" if contained else f"{level} duplicate of"
+        return Decision(node.key, keeper, False, RejectReason.DUPLICATE_EXACT.value, keeper,
+                        f"exact duplicate of {twin}, which is {link} {keeper}")
     if contained:
         return Decision(node.key, keeper, False, RejectReason.DUPLICATE_AUDIO.value, keeper,
                         f"audio contained in {keeper}")
-    level = next(lv for lv in _LEVELS if levels[lv].find(node.key) == levels[lv].find(keeper))
     return Decision(node.key, keeper, False, _REASONS[level].value, keeper,
                     f"{level} duplicate of {keeper}")
