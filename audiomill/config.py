@@ -42,6 +42,10 @@ class IngestConfig(_Section):
     part_size: int = Field(4, ge=1, le=100_000,
                            description="sources per part: a part is one worker's unit of memory "
                                        "(decoded float32 audio) and of resume; shards never span parts")
+    part_target_bytes: int | None = Field(
+        None, ge=1, description="input bytes per part: a part also closes before the source that would "
+                                "take it past this, so parts carry similar work whatever the file "
+                                "lengths; part_size stays the cap on sources; null cuts by count only")
 
 
 class DecodeConfig(_Section):

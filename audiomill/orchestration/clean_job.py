@@ -63,7 +63,8 @@ def plan_job(cfg: CleanConfig) -> Plan:
     listing = ingest.ListingStats()
     parts = []
     config_fingerprint = cfg.fingerprint()
-    for table in ingest.iter_parts(ingest.iter_sources(cfg.inputs, cfg.ingest, listing), cfg.ingest.part_size):
+    for table in ingest.iter_parts(ingest.iter_sources(cfg.inputs, cfg.ingest, listing), cfg.ingest.part_size,
+                                   cfg.ingest.part_target_bytes):
         part_id = table[schema.PART_ID][0].as_py()
         fingerprint = table[schema.PART_FINGERPRINT][0].as_py()
         uri = layout.part_file(cfg.output, part_id, "sources.parquet")
