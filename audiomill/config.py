@@ -49,6 +49,10 @@ class IngestConfig(_Section):
                                       "inside (absolute paths too); null: the manifest's own folder")
     manifest_absolute_paths: bool = Field(False, description="accept absolute paths and URIs in manifest rows "
                                           "wherever they point (trusted manifests only)")
+    part_target_bytes: int | None = Field(
+        None, ge=1, description="input bytes per part: a part also closes before the source that would "
+                                "take it past this, so parts carry similar work whatever the file "
+                                "lengths; part_size stays the cap on sources; null cuts by count only")
 
 
 class DecodeConfig(_Section):

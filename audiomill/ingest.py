@@ -113,15 +113,28 @@ def _dedup(rows: Iterable[dict[str, Any]], seen: set[str]) -> Iterator[dict[str,
         yield row
 
 
-def iter_parts(sources: Iterable[dict[str, Any]], part_size: int) -> Iterator[pa.Table]:
-    """Cut a source stream into part tables with ``part_id`` and ``part_sources`` set."""
+def iter_parts(sources: Iterable[dict[str, Any]], part_size: int,
+               target_bytes: int | None = None) -> Iterator[pa.Table]:
+    """Cut a source stream into part tables with ``part_id`` and ``part_sources`` set.
+
+    A part holds at most ``part_size`` sources and closes before the source that would take its
+    bytes (``source_bytes``) past ``target_bytes`` (None: by count only), so a part of 2 s clips
+    and a part holding one 2 h recording carry comparable work. A source larger than the target is
+    a part of its own; sources of unknown size (e.g. rejected manifest rows) count 0 bytes. The
+    cut depends only on the listing, so the same inputs always give the same parts.
+    """
     chunk: list[dict[str, Any]] = []
-    part_id = 0
+    part_id = chunk_bytes = 0
     for row in sources:
+        size = row.get(schema.SOURCE_BYTES) or 0
+        if chunk and target_bytes is not None and chunk_bytes + size > target_bytes:
+            yield _part_table(chunk, part_id)
+            chunk, part_id, chunk_bytes = [], part_id + 1, 0
         chunk.append(row)
+        chunk_bytes += size
         if len(chunk) == part_size:
             yield _part_table(chunk, part_id)
-            chunk, part_id = [], part_id + 1
+            chunk, part_id, chunk_bytes = [], part_id + 1, 0
     if chunk:
         yield _part_table(chunk, part_id)
 

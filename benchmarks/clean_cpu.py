@@ -1,25 +1,27 @@
-"""CPU benchmark of ``audiomill clean`` against a naive one-file-at-a-time script, side by side.
+"""CPU benchmark of ``audiomill clean`` against the scripts a user would write instead, side by side.
 
-One run builds (or reuses) two generated corpora (``--hours``, default 1, and ``--big-hours``,
-default 5), then, each in a fresh subprocess:
+One run builds (or reuses) the corpora of ``bench_corpora.py`` (``long``: >= ``--hours`` of
+2-10 min FLAC files of non-repeating speech, noise and music; ``short``: ~570 short real
+recordings (Debian's asterisk prompts + music on hold) in six codec/rate mixes), then, each in a
+fresh subprocess, per corpus:
 
-1. ``python -m audiomill clean CORPUS --out OUT --cpus N --json`` on the small corpus (local Ray
-   with N CPUs, default 2), timed from process start to exit, so Ray start and shutdown count;
-2. the naive script (``naive_clean`` below: PyAV decode + resample, stock silero-vad streaming
-   ONNX model through ``get_speech_timestamps``, soundfile FLAC, ``tarfile``) on the same corpus,
-   single-threaded;
-3. ``audiomill clean`` on the big corpus, for the peak-memory comparison.
+1. ``python -m audiomill clean CORPUS --out OUT --cpus N --json`` (local Ray with N CPUs, default 2),
+   timed from process start to exit, so interpreter start, Ray start and shutdown count;
+2. ``baselines.py pool``: ``multiprocessing.Pool(2)`` of PyAV decode -> stock silero-vad ONNX
+   ``get_speech_timestamps`` -> soundfile FLAC -> one tar (the target is audiomill >= 2x it);
+3. with ``--naive``, the same steps in one process.
 
-Runs 1 and 2 are repeated ``--repeat`` times (default 3), interleaved, and the fastest of each
-is kept: on a machine shared with other work, the least disturbed try is the best estimate.
+Plus ``audiomill clean`` of a single 2 s file: the fixed overhead. Runs are repeated ``--repeat``
+times (default 2), interleaved, and the fastest of each is kept: on a machine shared with other
+work, the least disturbed try is the best estimate. ``--big-hours H`` adds one audiomill run on
+an H-hour long corpus for the peak-memory comparison.
 
 Peak memory is the largest sum, over the process tree (the subprocess and every descendant:
-Ray's GCS, raylet, workers, agents), of RSS sampled every 0.2 s; the sum of PSS (shared pages
-split between the processes that map them) is recorded beside it. Targets are printed as
-"meets target" / "below target" text; nothing is asserted. Results go to
-``WORKDIR/results/clean_cpu-<timestamp>.json``.
+Ray's GCS, raylet, workers, agents; the pool's workers), of RSS sampled every 0.2 s; the sum of
+PSS is recorded beside it. Targets are printed as "meets target" / "below target" text; nothing
+is asserted. Results go to ``WORKDIR/results/clean_cpu-<timestamp>.json``.
 
-Usage: python benchmarks/clean_cpu.py [--hours 1] [--big-hours 5] [--workdir DIR] [--skip-big]
+Usage: python benchmarks/clean_cpu.py [--hours 1] [--corpora long,short] [--naive] [--big-hours 0]
 """
 
 from __future__ import annotations
@@ -41,32 +43,11 @@ import psutil
 
 GIB = 1024**3
 SAMPLE_EVERY_S = 0.2
-TARGET_RATIO = 1.8  # audiomill total x realtime / naive total x realtime
-TARGET_XRT_PER_CORE = 200.0
+TARGET_RATIO = 2.0  # audiomill x realtime / multiprocessing.Pool(2) x realtime, same corpus
+TARGET_XRT_PER_CORE = 250.0
+TARGET_OVERHEAD_S = 5.0
 TARGET_PEAK_GIB = 4.0
 FLAT_RATIO_MAX = 1.25  # big-corpus peak / small-corpus peak still counted as "flat"
-NAIVE_VAD = dict(threshold=0.5, min_speech_duration_ms=250, min_silence_duration_ms=300,
-                 speech_pad_ms=100, max_speech_duration_s=30.0)  # audiomill's VadConfig defaults
-NAIVE_MIN_SEGMENT_S = 1.0
-
-
-# ----------------------------------------------------------------------------- corpus
-
-
-def ensure_corpus(root: Path, hours: float, seed: int) -> tuple[Path, float, bool]:
-    """Return (corpus dir, audio seconds, reused); rebuild unless the truth file matches."""
-    from audiomill.testing.corpus import LONG_TRUTH_NAME, make_long_corpus
-
-    truth_path = root / LONG_TRUTH_NAME
-    if truth_path.is_file():
-        truth = json.loads(truth_path.read_text())
-        files_ok = all((root / f["path"]).is_file() for f in truth["files"])
-        if truth.get("hours") == hours and truth.get("seed") == seed and files_ok:
-            return root, sum(f["duration_s"] for f in truth["files"]), True
-    shutil.rmtree(root, ignore_errors=True)
-    make_long_corpus(root, hours, seed)
-    truth = json.loads(truth_path.read_text())
-    return root, sum(f["duration_s"] for f in truth["files"]), False
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -221,84 +202,34 @@ def run_audiomill(corpus: Path, out: Path, cpus: int, sets: list[str], logs: Pat
     manifest = json_tail(result.pop("stdout"))
     result["manifest"] = {key: manifest.get(key) for key in ("wall_s", "stages", "counts", "hours_in",
                                                               "hours_out", "accounting", "versions")}
+    result["rejects"], result["shards"] = _dataset_summary(out)
     return result
 
 
-def run_naive(corpus: Path, out_tar: Path, logs: Path, timeout_s: float) -> dict[str, Any]:
-    cmd = [sys.executable, os.path.abspath(__file__), "--naive-worker", str(corpus), str(out_tar)]
-    result = run_measured(cmd, logs / "naive.stderr.log", timeout_s, out_tar.parent)
-    _check(result, "naive script")
-    result["naive"] = json_tail(result.pop("stdout"))
+def _dataset_summary(out: Path) -> tuple[dict[str, int], dict[str, Any]]:
+    """Rejects by reason, and shard count and size distribution (MiB) of a finished dataset."""
+    from collections import Counter
+
+    import pyarrow.parquet as pq
+
+    rejects = out / "rejects.parquet"
+    reasons = Counter(pq.read_table(rejects, columns=["reject_reason"])["reject_reason"].to_pylist()) \
+        if rejects.is_file() else Counter()
+    sizes = sorted(p.stat().st_size / 2**20 for p in (out / "shards").glob("*.tar"))
+    shards = {"count": len(sizes)}
+    if sizes:
+        shards.update(min_mib=round(sizes[0], 2), median_mib=round(sizes[len(sizes) // 2], 2),
+                      max_mib=round(sizes[-1], 2))
+    return dict(reasons.most_common()), shards
+
+
+def run_baseline(mode: str, corpus: Path, out_tar: Path, logs: Path, timeout_s: float) -> dict[str, Any]:
+    """``baselines.py`` (``naive``: one process; ``pool``: multiprocessing.Pool(2)) on ``corpus``."""
+    cmd = [sys.executable, str(Path(__file__).with_name("baselines.py")), mode, str(corpus), str(out_tar)]
+    result = run_measured(cmd, logs / f"{out_tar.stem}.stderr.log", timeout_s, out_tar.parent)
+    _check(result, f"{mode} script")
+    result["baseline"] = json_tail(result.pop("stdout"))
     return result
-
-
-# ----------------------------------------------------------------------------- naive baseline
-
-
-def _naive_decode(path: Path):
-    """PyAV decode + resample to 16 kHz mono float32, as a user copying audiomill's approach would."""
-    import av
-    import numpy as np
-
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-    chunks = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(audio=0):
-            frame.pts = None
-            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
-    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-
-
-def _naive_add(tar, name: str, data: bytes) -> None:
-    import io
-    import tarfile
-
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def naive_clean(corpus: Path, out_tar: Path) -> dict[str, Any]:
-    """File by file, one process, one thread: decode, VAD, cut, FLAC-encode, append to one tar."""
-    import io
-    import tarfile
-
-    import soundfile as sf
-    import torch
-    from silero_vad import get_speech_timestamps, load_silero_vad
-
-    torch.set_num_threads(1)
-    seconds = {"decode": 0.0, "vad": 0.0, "encode_tar": 0.0}
-    audio_s = out_s = 0.0
-    segments = 0
-    model = load_silero_vad(onnx=True)
-    paths = sorted(p for p in corpus.iterdir() if p.suffix in (".flac", ".wav"))
-    with tarfile.open(out_tar, "w") as tar:
-        for path in paths:
-            t0 = time.perf_counter()
-            audio = _naive_decode(path)
-            t1 = time.perf_counter()
-            spans = get_speech_timestamps(torch.from_numpy(audio), model, sampling_rate=16000, **NAIVE_VAD)
-            t2 = time.perf_counter()
-            for span in spans:
-                piece = audio[span["start"]:span["end"]]
-                if piece.size < NAIVE_MIN_SEGMENT_S * 16000:
-                    continue
-                buffer = io.BytesIO()
-                sf.write(buffer, piece, 16000, format="FLAC", subtype="PCM_16")
-                key = f"{path.stem}-{span['start']:010d}"
-                _naive_add(tar, f"{key}.flac", buffer.getvalue())
-                _naive_add(tar, f"{key}.json", json.dumps(
-                    {"source": path.name, "start_s": span["start"] / 16000, "end_s": span["end"] / 16000}).encode())
-                segments += 1
-                out_s += piece.size / 16000
-            t3 = time.perf_counter()
-            for name, elapsed in (("decode", t1 - t0), ("vad", t2 - t1), ("encode_tar", t3 - t2)):
-                seconds[name] += elapsed
-            audio_s += audio.size / 16000
-    return {"files": len(paths), "segments": segments, "hours_in": audio_s / 3600,
-            "hours_out": out_s / 3600, "stage_seconds": seconds}
 
 
 # ----------------------------------------------------------------------------- report
@@ -319,7 +250,7 @@ def summarize(audio_s: float, result: dict[str, Any], cores: int) -> dict[str, A
             "other_cpu_s": result["measured"]["other_cpu_s"]}
 
 
-def print_report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def print_table(rows: dict[str, dict[str, Any]]) -> None:
     header = f"{'run':<16}{'audio h':>9}{'wall s':>9}{'x RT':>9}{'cores':>7}{'x RT/core':>11}" \
              f"{'peak RSS GiB':>14}{'peak PSS GiB':>14}{'CPU s':>8}{'xRT/CPU-s':>11}{'other CPU s':>13}"
     print("\n" + header + "\n" + "-" * len(header))
@@ -330,21 +261,37 @@ def print_report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, Any]
     print("CPU s: user+system seconds of the measured process tree; xRT/CPU-s: audio seconds per CPU "
           "second (less sensitive to a busy machine than wall time); other CPU s: the rest of the machine's "
           "busy time during the run (this script's sampler, other jobs) - large means noisy")
+
+
+def print_verdicts(rows: dict[str, dict[str, Any]], corpora: list[str]) -> dict[str, Any]:
     verdicts: dict[str, Any] = {}
-    small, naive = rows.get("audiomill_small"), rows.get("naive_small")
-    if small and naive:
-        ratio = small["x_realtime"] / naive["x_realtime"]
-        verdicts["ratio_audiomill_vs_naive"] = ratio
-        print(f"\naudiomill x RT / naive x RT (same corpus, same run): {ratio:.2f}  "
-              f"(target >= {TARGET_RATIO}): {_verdict(ratio >= TARGET_RATIO)}")
-    if small:
-        per_core = small["x_realtime_per_core"]
-        verdicts["audiomill_x_realtime_per_core"] = per_core
-        print(f"audiomill x RT per core: {per_core:.1f}  (target >= {TARGET_XRT_PER_CORE:.0f}): "
-              f"{_verdict(per_core >= TARGET_XRT_PER_CORE)}")
-    _print_job_detail(runs)
-    if small and "audiomill_big" in rows:
-        verdicts.update(_print_memory(small, rows["audiomill_big"]))
+    overhead = rows.get("audiomill_tiny", {}).get("wall_s")
+    if overhead is not None:
+        verdicts["fixed_overhead_s"] = overhead
+        print(f"\nfixed overhead (interpreter + imports + Ray start + shutdown; audiomill clean of one "
+              f"{rows['audiomill_tiny']['audio_hours'] * 3600:.0f} s file): {overhead:.1f} s "
+              f"(target <= {TARGET_OVERHEAD_S:.0f}): {_verdict(overhead <= TARGET_OVERHEAD_S)}")
+    for corpus in corpora:
+        mill, pool, naive = (rows.get(f"{kind}_{corpus}") for kind in ("audiomill", "pool", "naive"))
+        if mill and pool:
+            ratio = mill["x_realtime"] / pool["x_realtime"]
+            verdicts[f"{corpus}_audiomill_vs_pool"] = ratio
+            print(f"{corpus}: audiomill / Pool(2) x RT: {ratio:.2f} (target >= {TARGET_RATIO}): "
+                  f"{_verdict(ratio >= TARGET_RATIO)}; by CPU seconds: "
+                  f"{mill['x_realtime_per_cpu_s'] / pool['x_realtime_per_cpu_s']:.2f}")
+        if mill and naive:
+            verdicts[f"{corpus}_audiomill_vs_naive"] = mill["x_realtime"] / naive["x_realtime"]
+            print(f"{corpus}: audiomill / naive (1 process) x RT: {verdicts[f'{corpus}_audiomill_vs_naive']:.2f}")
+        if mill:
+            per_core = mill["x_realtime_per_core"]
+            verdicts[f"{corpus}_x_realtime_per_core"] = per_core
+            line = f"{corpus}: audiomill x RT per core {per_core:.1f} (target >= {TARGET_XRT_PER_CORE:.0f}): " \
+                   f"{_verdict(per_core >= TARGET_XRT_PER_CORE)}"
+            if overhead is not None and mill["wall_s"] > overhead:
+                steady = mill["audio_hours"] * 3600 / (mill["wall_s"] - overhead) / mill["cores"]
+                verdicts[f"{corpus}_x_realtime_per_core_without_overhead"] = steady
+                line += f"; without the fixed overhead {steady:.1f}"
+            print(line)
     return verdicts
 
 
@@ -355,22 +302,20 @@ def _print_job_detail(runs: dict[str, dict[str, Any]]) -> None:
             continue
         if "manifest" in run:
             m = run["manifest"]
-            job = m["stages"]["job"]
             print(f"\n{name}: process wall {run['wall_s']:.1f} s (incl. interpreter + Ray start/stop; "
-                  f"all tries {run['all_wall_s']}); "
-                  f"job wall_s {m['wall_s']:.1f} s ({job['x_realtime']} x RT); "
+                  f"all tries {run['all_wall_s']}); job wall_s {m['wall_s']:.1f} s; "
                   f"parts {m['counts']['parts']}, segments {m['counts']['segments']}, "
-                  f"hours out {m['hours_out']:.3f}")
+                  f"hours out {m['hours_out']:.3f}; rejects {run['rejects']}; shards {run['shards']}")
             for stage, stats in m["stages"].items():
                 if stage != "job":
                     print(f"  {stage:<10} worker_s {stats['worker_s']:>8.2f}   "
                           f"x RT per worker {stats['x_realtime_per_worker']}")
         else:
-            n = run["naive"]
+            n = run["baseline"]
             print(f"\n{name}: process wall {run['wall_s']:.1f} s (all tries {run['all_wall_s']}); files {n['files']}, "
-                  f"segments {n['segments']}, hours out {n['hours_out']:.3f}")
+                  f"errors {n['errors']}, segments {n['segments']}, hours out {n['hours_out']:.3f}")
             for stage, seconds in n["stage_seconds"].items():
-                print(f"  {stage:<10} seconds {seconds:>8.2f}")
+                print(f"  {stage:<10} seconds {seconds:>8.2f} (summed over processes)")
         top = run["measured"]["peak_rss_top_processes"]
         print("  RSS at the peak sample (MiB): " + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in top.items()))
         cpu = run["measured"]["cpu_top_processes_s"]
@@ -379,14 +324,11 @@ def _print_job_detail(runs: dict[str, dict[str, Any]]) -> None:
 
 def _print_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
     growth = big["peak_rss_gib"] / small["peak_rss_gib"]
-    growth_pss = big["peak_pss_gib"] / small["peak_pss_gib"]
     print(f"\npeak RSS (sum over process tree): {small['audio_hours']:.2f} h {small['peak_rss_gib']:.2f} GiB, "
           f"{big['audio_hours']:.2f} h {big['peak_rss_gib']:.2f} GiB, ratio {growth:.2f} "
           f"(target: flat, <= {FLAT_RATIO_MAX}): {_verdict(growth <= FLAT_RATIO_MAX)}; "
           f"under {TARGET_PEAK_GIB:.0f} GiB: {_verdict(big['peak_rss_gib'] < TARGET_PEAK_GIB)}")
-    print(f"peak PSS (shared pages counted once): {small['peak_pss_gib']:.2f} GiB vs "
-          f"{big['peak_pss_gib']:.2f} GiB, ratio {growth_pss:.2f}")
-    return {"peak_rss_ratio_big_vs_small": growth, "peak_pss_ratio_big_vs_small": growth_pss}
+    return {"peak_rss_ratio_big_vs_long": growth}
 
 
 # ----------------------------------------------------------------------------- main
@@ -419,64 +361,106 @@ def measure_all(plan: list[tuple[str, int, Any]]) -> dict[str, dict[str, Any]]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hours", type=float, default=1.0, help="audio hours of the timing corpus")
-    parser.add_argument("--big-hours", type=float, default=5.0, help="audio hours of the memory corpus")
+    parser.add_argument("--hours", type=float, default=1.0, help="audio hours of the long corpus")
+    parser.add_argument("--corpora", default="long,short", help="which of long,short to run")
+    parser.add_argument("--big-hours", type=float, default=0.0,
+                        help="also run audiomill once on a long corpus of this many hours (memory); 0 skips")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/audiomill-bench"),
                         help="corpora, outputs, logs and results JSON go here")
-    parser.add_argument("--skip-big", action="store_true", help="skip the big-corpus memory run")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs for audiomill's local Ray")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed")
     parser.add_argument("--set", dest="sets", action="append", default=[],
                         help="extra audiomill --set override, e.g. ingest.part_size=4 (repeatable)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of each small-corpus measurement, interleaved; the fastest is kept")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of audiomill and Pool(2) per corpus, interleaved; the fastest is kept")
+    parser.add_argument("--naive", action="store_true", help="also run the 1-process naive script (once)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds allowed per subprocess")
-    parser.add_argument("--naive-worker", nargs=2, metavar=("CORPUS", "OUT_TAR"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def write_results(args: argparse.Namespace, started: str, rows: dict[str, Any], verdicts: dict[str, Any],
-                  runs: dict[str, Any]) -> Path:
+                  runs: dict[str, Any], corpora: dict[str, Any]) -> Path:
     import audiomill
 
     results = {"started": started, "host": {"machine": platform.machine(), "cpu_count": os.cpu_count(),
-                                           "python": platform.python_version()},
+                                           "python": platform.python_version(),
+                                           "loadavg_at_start": list(os.getloadavg())},
                "audiomill": {"version": audiomill.__version__, "path": os.path.dirname(audiomill.__file__)},
                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-               "rows": rows, "verdicts": verdicts, "runs": runs}
+               "corpora": corpora, "rows": rows, "verdicts": verdicts, "runs": runs}
     out = args.workdir / "results" / f"clean_cpu-{started}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out.write_text(json.dumps(results, indent=2, default=str))
     return out
+
+
+def build_corpora(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """name -> {dir, seconds, reused, origin} for the chosen corpora, plus ``tiny`` (overhead)."""
+    from bench_corpora import ensure_long, ensure_short
+
+    work, wanted = args.workdir, [c.strip() for c in args.corpora.split(",") if c.strip()]
+    corpora: dict[str, dict[str, Any]] = {}
+    for name in wanted:
+        if name == "long":
+            root, seconds, reused = ensure_long(work / f"corpus-long-{args.hours:g}h-seed{args.seed}", args.hours, args.seed)
+            corpora[name] = {"dir": root, "seconds": seconds, "reused": reused, "origin": "generated"}
+        elif name == "short":
+            root, seconds, reused, origin = ensure_short(work / f"corpus-short-seed{args.seed}", args.seed)
+            corpora[name] = {"dir": root, "seconds": seconds, "reused": reused, "origin": origin}
+        else:
+            raise SystemExit(f"unknown corpus {name!r}; choose from long,short")
+    if args.big_hours > 0:
+        root, seconds, reused = ensure_long(work / f"corpus-long-{args.big_hours:g}h-seed{args.seed}",
+                                            args.big_hours, args.seed)
+        corpora["big"] = {"dir": root, "seconds": seconds, "reused": reused, "origin": "generated"}
+    corpora["tiny"] = _tiny_corpus(work / "corpus-tiny")
+    for name, c in corpora.items():
+        print(f"corpus {name}: {c['dir']} {c['seconds'] / 3600:.3f} h, {c['origin']} "
+              f"({'reused' if c['reused'] else 'built'})", flush=True)
+    return corpora
+
+
+def _tiny_corpus(root: Path) -> dict[str, Any]:
+    from audiomill.testing import signals
+
+    path = root / "tone.wav"
+    if not path.is_file():
+        signals.write_audio(path, signals.sine(440.0, 2.0, 16000), 16000)
+    return {"dir": root, "seconds": 2.0, "reused": True, "origin": "generated"}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.naive_worker:
-        print(json.dumps(naive_clean(Path(args.naive_worker[0]), Path(args.naive_worker[1]))))
-        return
     work, started = args.workdir, time.strftime("%Y%m%d-%H%M%S")
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    corpora = {"small": args.hours} if args.skip_big else {"small": args.hours, "big": args.big_hours}
-    dirs, seconds = {}, {}
-    for size, hours in corpora.items():
-        dirs[size], seconds[size], reused = ensure_corpus(work / f"corpus-{hours:g}h-seed{args.seed}", hours, args.seed)
-        print(f"corpus {dirs[size]}: {seconds[size] / 3600:.3f} h ({'reused' if reused else 'built'})", flush=True)
+    corpora = build_corpora(args)
 
-    def audiomill_on(size: str):  # noqa: ANN202 - a measuring thunk
-        return lambda: run_audiomill(dirs[size], work / f"out-{size}", args.cpus, args.sets, logs, args.timeout)
+    def mill(name: str):  # noqa: ANN202 - a measuring thunk
+        return lambda: run_audiomill(corpora[name]["dir"], work / f"out-{name}", args.cpus, args.sets, logs, args.timeout)
 
-    plan = [("audiomill_small", args.repeat, audiomill_on("small")),
-            ("naive_small", args.repeat, lambda: run_naive(dirs["small"], work / "naive-small.tar", logs, args.timeout))]
-    if "big" in dirs:  # the big run is for memory, which needs no best-of
-        plan.append(("audiomill_big", 1, audiomill_on("big")))
+    def base(mode: str, name: str):  # noqa: ANN202
+        return lambda: run_baseline(mode, corpora[name]["dir"], work / f"{mode}-{name}.tar", logs, args.timeout)
+
+    timed = [c for c in corpora if c in ("long", "short")]
+    plan = [("audiomill_tiny", args.repeat, mill("tiny"))]
+    for name in timed:
+        plan += [(f"audiomill_{name}", args.repeat, mill(name)), (f"pool_{name}", args.repeat, base("pool", name))]
+        if args.naive:
+            plan.append((f"naive_{name}", 1, base("naive", name)))
+    if "big" in corpora:
+        plan.append(("audiomill_big", 1, mill("big")))
     runs = measure_all(plan)
-    cores = {"audiomill_small": args.cpus, "naive_small": 1, "audiomill_big": args.cpus}
-    rows = {name: summarize(seconds[name.rsplit("_", 1)[1]], run, cores[name])
+    cores = {"audiomill": args.cpus, "pool": 2, "naive": 1}
+    rows = {name: summarize(corpora[name.split("_", 1)[1]]["seconds"], run, cores[name.split("_", 1)[0]])
             for name, run in runs.items() if "error" not in run}
-    verdicts = print_report(rows, runs)
-    print(f"\nresults: {write_results(args, started, rows, verdicts, runs)}")
+    print(f"\nmachine load average at the end: {os.getloadavg()}")
+    print_table(rows)
+    verdicts = print_verdicts(rows, timed)
+    _print_job_detail(runs)
+    if "audiomill_long" in rows and "audiomill_big" in rows:
+        verdicts.update(_print_memory(rows["audiomill_long"], rows["audiomill_big"]))
+    print(f"\nresults: {write_results(args, started, rows, verdicts, runs, corpora)}")
     if any("error" in run for run in runs.values()):
         sys.exit(1)
 

@@ -71,7 +71,11 @@ def split_rejected(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Return (active rows, rejected rows) of ``table``."""
     if schema.REJECT_REASON not in table.column_names:
         return table, table.slice(0, 0)
-    rejected_mask = pc.is_valid(table[schema.REJECT_REASON])
+    reasons = table[schema.REJECT_REASON]
+    rejected = len(reasons) - reasons.null_count
+    if rejected in (0, table.num_rows):  # no filter: it would copy every column, audio included
+        return (table, table.slice(0, 0)) if rejected == 0 else (table.slice(0, 0), table)
+    rejected_mask = pc.is_valid(reasons)
     return table.filter(pc.invert(rejected_mask)), table.filter(rejected_mask)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from audiomill import schema, storage
 from audiomill.audio import DecodedAudio, DecodeRejected, decode_audio
@@ -42,11 +43,11 @@ class DecodeStage(Stage):
             columns[schema.ORIG_CODEC].append(decoded.codec if decoded else None)
             columns[schema.ORIG_CONTAINER].append(decoded.container if decoded else None)
             columns[schema.ORIG_DURATION_S].append(decoded.orig_duration_s if decoded else None)
-            columns[schema.AUDIO].append(decoded.samples.tobytes() if decoded else None)
+            columns[schema.AUDIO].append(decoded.samples if decoded else None)
             columns[schema.AUDIO_DURATION_S].append(decoded.duration_s if decoded else None)
         for f in schema.ORIG_FIELDS:
             table = table.append_column(f, pa.array(columns[f.name], f.type))
-        table = table.append_column(schema.AUDIO, pa.array(columns[schema.AUDIO], pa.large_binary()))
+        table = table.append_column(schema.AUDIO, pcm_column(columns[schema.AUDIO]))
         table = table.append_column(schema.AUDIO_DURATION_S,
                                     pa.array(columns[schema.AUDIO_DURATION_S], pa.float64()))
         return with_rejects(table, self.name, reasons, details)
@@ -68,3 +69,25 @@ class DecodeStage(Stage):
         except storage.STORAGE_ERRORS as err:
             logger.warning("cannot read %s: %s", storage.redact(uri), type(err).__name__)
             return None, RejectReason.READ_ERROR.value, storage.redact_error(err, uri)[:300]
+
+
+def pcm_column(samples: list[np.ndarray | None]) -> pa.Array:
+    """A large_binary column of float32 PCM, one row per source (None: null), with one copy.
+
+    ``pa.array`` of ``tobytes()`` copies each source twice (to bytes, then into Arrow); here the
+    samples go straight into the column's data buffer, and a single source's array becomes the
+    buffer itself (the column then shares its memory).
+    """
+    valid = np.array([s is not None for s in samples], dtype=bool)
+    arrays = [s for s in samples if s is not None]
+    sizes = np.zeros(len(samples), dtype=np.int64)
+    sizes[valid] = [a.nbytes for a in arrays]
+    offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    if len(arrays) == 1:  # one source (a long file is a part of its own): no copy at all
+        data = np.ascontiguousarray(arrays[0]).view(np.uint8)
+    else:
+        data = np.concatenate(arrays).view(np.uint8) if arrays else np.zeros(0, np.uint8)
+    nulls = int((~valid).sum())
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(pa.large_binary(), len(samples),
+                                 [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls)

@@ -51,3 +51,9 @@ def pcm_batch(audio: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     samples = data[:data.size - data.size % 4].view(np.float32)
     return samples, byte_offsets // 4
+
+
+def pcm_views(audio: pa.ChunkedArray) -> list[np.ndarray]:
+    """float32 views of each row's PCM in the Arrow buffer (no copy); empty for null rows."""
+    samples, offsets = pcm_batch(audio)
+    return [samples[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]

@@ -10,6 +10,7 @@ from audiomill.config import VadConfig
 from audiomill.models.vad import FRAME_S, SileroVad
 from audiomill.pipelines.base import Resources, Stage, with_rejects
 from audiomill.models.speech_spans import SpanResult, speech_spans
+from audiomill.pipelines.quality import pcm_views
 from audiomill.schema import RejectReason
 
 
@@ -38,7 +39,7 @@ class VadStage(Stage):
 
     def process(self, table: pa.Table) -> pa.Table:
         assert self.model is not None, "setup() not called"
-        audios = [np.frombuffer(buf, dtype=np.float32) for buf in table[schema.AUDIO].to_pylist()]
+        audios = pcm_views(table[schema.AUDIO])  # views of the Arrow buffer, not copies
         all_probs = self.model.speech_probabilities_batch(audios)
         starts, ends, ratios, segment_ratios, reasons, details = [], [], [], [], [], []
         for audio, probs in zip(audios, all_probs):

@@ -356,28 +356,41 @@ def _random_bytes(rng: np.random.Generator, size: int) -> bytes:
             return data
 
 
-def make_long_corpus(root: Path, hours: float, seed: int = 0, *, fmt: str = "flac") -> list[Path]:
+def make_long_corpus(root: Path, hours: float, seed: int = 0, *, fmt: str = "flac",
+                     unique_speech: bool = False, duplicate_rate: float = 0.05) -> list[Path]:
     """Write at least ``hours`` of mixed 16 kHz audio as 2-10 minute files, for benchmarks.
 
     Each file strings together runs of espeak sentences (from a pool of 30, synthesized once),
     pauses, white noise and music over a -70 dBFS noise floor. ``root/_long_truth.json`` lists each
     file's duration and per-sentence speech spans (seconds).
+
+    ``unique_speech``: utterances are new random text each time instead (``speech_pool``), of which
+    only ``duplicate_rate`` repeat an earlier one, so dedup finds a known, small share of
+    duplicates (the fixed pool makes most segments duplicates).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    pool = _sentence_pool()
+    if unique_speech:
+        from audiomill.testing.speech_pool import UniqueSpeech
+
+        next_utterance = UniqueSpeech(seed + 1, LONG_SAMPLE_RATE, duplicate_rate)
+    else:
+        pool = _sentence_pool()
+
+        def next_utterance() -> tuple[np.ndarray, float, float]:
+            return pool[int(rng.integers(len(pool)))]
     music = [signals.music_like(30.0, LONG_SAMPLE_RATE, seed=seed + i) for i in range(3)]
     noise = signals.white_noise(60.0, LONG_SAMPLE_RATE, level_dbfs=0.0, seed=seed)
     paths, truth, total_s = [], [], 0.0
     while total_s < hours * 3600:
         seconds = min(rng.uniform(120.0, 600.0), max(hours * 3600 - total_s, 60.0))
-        audio, spans = _assemble_long(int(seconds * LONG_SAMPLE_RATE), pool, music, noise, rng)
+        audio, spans = _assemble_long(int(seconds * LONG_SAMPLE_RATE), next_utterance, music, noise, rng)
         path = signals.write_audio(root / f"long_{len(paths):04d}.{fmt}", audio, LONG_SAMPLE_RATE, fmt)
         paths.append(path)
         truth.append({"path": path.name, "duration_s": len(audio) / LONG_SAMPLE_RATE, "speech_spans": spans})
         total_s += len(audio) / LONG_SAMPLE_RATE
-    body = {"seed": seed, "hours": hours, "files": truth}
+    body = {"seed": seed, "hours": hours, "unique_speech": unique_speech, "files": truth}
     (root / LONG_TRUTH_NAME).write_text(json.dumps(body) + "\n", encoding="utf-8")
     return paths
 
@@ -396,7 +409,7 @@ def _sentence_pool() -> tuple[tuple[np.ndarray, float, float], ...]:
     return tuple(pool)
 
 
-def _assemble_long(n: int, pool, music, noise, rng: np.random.Generator):
+def _assemble_long(n: int, next_utterance, music, noise, rng: np.random.Generator):
     """``n`` samples of speech runs, pauses, noise and music; returns (audio, speech spans in s)."""
     sr = LONG_SAMPLE_RATE
     pieces, spans, pos = [], [], 0
@@ -404,7 +417,7 @@ def _assemble_long(n: int, pool, music, noise, rng: np.random.Generator):
         choice = rng.choice(4, p=[0.55, 0.15, 0.15, 0.15])
         if choice == 0:
             for _ in range(int(rng.integers(1, 6))):
-                audio, first_s, last_s = pool[int(rng.integers(len(pool)))]
+                audio, first_s, last_s = next_utterance()
                 spans.append([round(pos / sr + first_s, 3), round(pos / sr + last_s, 3)])
                 pieces += [audio, signals.silence(rng.uniform(0.2, 1.2), sr)]
                 pos += len(audio) + len(pieces[-1])

@@ -1,0 +1,50 @@
+"""The decode stage's audio column (one copy or none) equals pa.array of bytes; split_rejected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from audiomill import schema
+from audiomill.pipelines.base import split_rejected
+from audiomill.pipelines.decode import pcm_column
+from audiomill.pipelines.quality import pcm_views
+
+
+def as_bytes_column(samples: list[np.ndarray | None]) -> pa.Array:
+    return pa.array([s.tobytes() if s is not None else None for s in samples], pa.large_binary())
+
+
+def test_pcm_column_equals_the_bytes_column_with_nulls_and_empty_rows() -> None:
+    rng = np.random.default_rng(0)
+    cases = [[], [None], [np.zeros(0, np.float32)], [rng.standard_normal(5).astype(np.float32)],
+             [rng.standard_normal(3).astype(np.float32), None, np.zeros(0, np.float32),
+              rng.standard_normal(7).astype(np.float32)]]
+    for samples in cases:
+        column = pcm_column(samples)
+        column.validate(full=True)
+        assert column.equals(as_bytes_column(samples))
+        views = pcm_views(pa.chunked_array([column], pa.large_binary()))
+        assert [v.tobytes() for v in views] == [s.tobytes() if s is not None else b"" for s in samples]
+
+
+def test_a_single_source_column_shares_the_decoded_array() -> None:
+    samples = np.arange(10, dtype=np.float32)
+    column = pcm_column([samples])
+    assert column.buffers()[2].address == samples.ctypes.data
+    samples_view = np.arange(20, dtype=np.float32)[:10]  # a view of a larger buffer, as OutputBuffer gives
+    assert pcm_column([samples_view]).equals(as_bytes_column([samples_view]))
+
+
+def test_split_rejected_without_rejects_returns_the_table_itself() -> None:
+    audio = pcm_column([np.ones(4, np.float32), np.zeros(2, np.float32)])
+    table = pa.table({schema.AUDIO: audio, schema.REJECT_REASON: pa.array([None, None], pa.string())})
+    active, rejected = split_rejected(table)
+    assert active is table and rejected.num_rows == 0 and rejected.schema == table.schema
+    all_rejected = table.set_column(1, schema.REJECT_REASON, pa.array(["x", "y"], pa.string()))
+    active, rejected = split_rejected(all_rejected)
+    assert rejected is all_rejected and active.num_rows == 0
+    mixed = table.set_column(1, schema.REJECT_REASON, pa.array([None, "y"], pa.string()))
+    active, rejected = split_rejected(mixed)
+    assert active[schema.AUDIO].to_pylist() == [np.ones(4, np.float32).tobytes()]
+    assert rejected[schema.REJECT_REASON].to_pylist() == ["y"]
