@@ -40,3 +40,17 @@ def part_file(root: str, part_id: int, name: str) -> str:
 
 def marker_uri(root: str, part_id: int) -> str:
     return part_file(root, part_id, DONE_MARKER)
+
+
+TOKENS_DIR = "tokens"  # tokens/NAME@VERSION/part-*.parquet: token tables keyed by segment key
+LABELS_DIR = "labels"  # labels/round-NNN/*.parquet: per-round annotations keyed by segment key
+
+
+def token_table_dir(root: str, name: str) -> str:
+    """Directory of one token table (``name`` is ``tokenizer@version``, as written by its job)."""
+    return storage.join(root, TOKENS_DIR, name)
+
+
+def label_round_dir(root: str, round_name: str) -> str:
+    """Directory of one self-labeling round's label tables (``round_name`` like ``round-001``)."""
+    return storage.join(root, LABELS_DIR, round_name)
