@@ -44,6 +44,9 @@ class RejectReason(str, enum.Enum):
     NETWORK_ERROR = "network_error"
     TIMEOUT = "timeout"
     BAD_CONTENT_TYPE = "bad_content_type"
+    # provenance
+    LICENSE_NOT_ALLOWED = "license_not_allowed"  # source license outside ingest.licenses
+    TAKEDOWN = "takedown"  # removed by `audiomill takedown` (counted in part stats only; rows are deleted)
 
 
 class Stage(str, enum.Enum):
@@ -221,3 +224,11 @@ REJECT_SCHEMA = pa.schema(
     + [pa.field(DUPLICATE_OF, pa.string())]
 )
 """One row per rejected source (key null) or rejected segment (key set)."""
+
+
+# -- provenance per segment (pipelines/provenance.py), from manifest rows, crawl records or defaults --
+PROV_LICENSE = "prov_license"  # license as recorded for the source (SPDX id, URL or free text); null unknown
+PROV_SOURCE_URL = "prov_source_url"  # where the source was fetched from (crawl) or published (manifest)
+PROV_DOMAIN = "prov_domain"  # lower-case host of prov_source_url (or of source_uri when it is a URL)
+PROV_FETCHED_UNIX = "prov_fetched_unix"  # when the source was fetched/acquired, Unix seconds
+PROVENANCE_COLUMNS = (PROV_LICENSE, PROV_SOURCE_URL, PROV_DOMAIN, PROV_FETCHED_UNIX)
