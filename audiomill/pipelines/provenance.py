@@ -51,8 +51,10 @@ class ProvenanceStage(Stage):
     def process(self, table: pa.Table) -> pa.Table:
         rows = table.select([schema.SOURCE_URI, schema.METADATA_JSON]).to_pylist()
         found = [self.provenance(r[schema.SOURCE_URI], r[schema.METADATA_JSON]) for r in rows]
-        values = {schema.PROV_LICENSE: [p.license for p in found], schema.PROV_SOURCE_URL: [p.source_url for p in found],
-                  schema.PROV_DOMAIN: [p.domain for p in found], schema.PROV_FETCHED_UNIX: [p.fetched_unix for p in found]}
+        values = {schema.PROV_LICENSE: [p.license for p in found],
+                  schema.PROV_SOURCE_URL: [p.source_url for p in found],
+                  schema.PROV_DOMAIN: [p.domain for p in found],
+                  schema.PROV_FETCHED_UNIX: [p.fetched_unix for p in found]}
         for name, column in values.items():
             if name in table.column_names:
                 table = table.drop_columns([name])

@@ -36,8 +36,9 @@ def _copy(licensed_dataset, tmp_path: Path) -> tuple[Path, Path]:
     manifest["config"]["dedup"]["index"] = str(index)
     (root / layout.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
     keys = sorted(pq.read_table(root / layout.INDEX_FILE)[schema.KEY].to_pylist())
-    for directory, table in (("tokens/semantic@1", pa.table({schema.KEY: keys, "tokens": [[i] for i in range(len(keys))]})),
-                             ("labels/round-001", pa.table({schema.KEY: keys[::2], "label": ["x"] * len(keys[::2])}))):
+    tokens = pa.table({schema.KEY: keys, "tokens": [[i] for i in range(len(keys))]})
+    labels = pa.table({schema.KEY: keys[::2], "label": ["x"] * len(keys[::2])})
+    for directory, table in (("tokens/semantic@1", tokens), ("labels/round-001", labels)):
         (root / directory).mkdir(parents=True)
         pq.write_table(table, root / directory / "part-000000.parquet")
     return root, index

@@ -21,7 +21,8 @@ def _sources(tmp_path: Path) -> pa.Table:
         (tmp_path / name).write_bytes(b"RIFF0000WAVE")
     rows = [{"path": "a.wav", "license": "CC-BY-4.0", "source_url": "https://Cdn.Example.org/x/a.wav",
              "fetched_unix": 1_700_000_000.5},
-            {"path": "b.wav", "license": "Proprietary", "url": "http://other.net/b", "fetched_at": "2026-11-30T10:00:00Z"},
+            {"path": "b.wav", "license": "Proprietary", "url": "http://other.net/b",
+             "fetched_at": "2026-11-30T10:00:00Z"},
             {"path": "c.wav"},
             {"path": "bought/d.wav", "fetched_at": "not a date"}]
     manifest = tmp_path / "m.jsonl"
