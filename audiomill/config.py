@@ -53,6 +53,9 @@ class IngestConfig(_Section):
         None, ge=1, description="input bytes per part: a part also closes before the source that would "
                                 "take it past this, so parts carry similar work whatever the file "
                                 "lengths; part_size stays the cap on sources; null cuts by count only")
+    licenses: list[str] | None = Field(None, description="allowed source licenses (case-insensitive, e.g. "
+                                       "[CC0-1.0, CC-BY-4.0, unknown]); others are rejected "
+                                       "license_not_allowed; null allows any")
 
 
 class DecodeConfig(_Section):
@@ -272,6 +275,22 @@ class DedupConfig(_Section):
         return self
 
 
+class ProvenanceDefault(_Section):
+    """Provenance of sources under one input that their manifest row or crawl record lacks."""
+
+    prefix: str = Field(min_length=1, description="applies to sources whose URI starts with this "
+                                                  "(e.g. an input directory as given)")
+    license: str | None = None
+    source_url: str | None = Field(None, description="where these sources were obtained (URL)")
+    fetched_unix: float | None = Field(None, description="when they were obtained, Unix seconds")
+
+
+class ProvenanceConfig(_Section):
+    """Per-input provenance defaults; the longest matching prefix wins, recorded values win over it."""
+
+    defaults: list[ProvenanceDefault] = Field(default_factory=list)
+
+
 class CleanConfig(_Section):
     """A whole ``audiomill clean`` job."""
 
@@ -287,6 +306,7 @@ class CleanConfig(_Section):
     models: ModelsConfig = ModelsConfig()
     dedup: DedupConfig = DedupConfig()
     diarize: DiarizeConfig = DiarizeConfig()
+    provenance: ProvenanceConfig = ProvenanceConfig()
     policy: str | None = Field(DEFAULT_POLICY, description="filter policy YAML (path or s3://); 'default' "
                                "is the one shipped with audiomill; null keeps every segment (metrics are "
                                "still computed)")

@@ -53,3 +53,17 @@ def job_uri(root: str) -> str:
 
 def lock_uri(root: str) -> str:
     return storage.join(root, LOCK_FILE)
+
+
+TOKENS_DIR = "tokens"  # tokens/NAME@VERSION/part-*.parquet: token tables keyed by segment key
+LABELS_DIR = "labels"  # labels/round-NNN/*.parquet: per-round annotations keyed by segment key
+
+
+def token_table_dir(root: str, name: str) -> str:
+    """Directory of one token table (``name`` is ``tokenizer@version``, as written by its job)."""
+    return storage.join(root, TOKENS_DIR, name)
+
+
+def label_round_dir(root: str, round_name: str) -> str:
+    """Directory of one self-labeling round's label tables (``round_name`` like ``round-001``)."""
+    return storage.join(root, LABELS_DIR, round_name)

@@ -46,6 +46,9 @@ class RejectReason(str, enum.Enum):
     BAD_CONTENT_TYPE = "bad_content_type"
     # vad: speech was found, but every piece of it is shorter than ``vad.min_segment_s``
     SPEECH_TOO_SHORT = "speech_too_short"
+    # provenance
+    LICENSE_NOT_ALLOWED = "license_not_allowed"  # source license outside ingest.licenses
+    TAKEDOWN = "takedown"  # removed by `audiomill takedown` (counted in part stats only; rows are deleted)
 
 
 class StageName(str, enum.Enum):
@@ -255,3 +258,10 @@ def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
         arrays.append(table[name])
         fields.append(table.schema.field(name))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+# -- provenance per segment (pipelines/provenance.py), from manifest rows, crawl records or defaults --
+PROV_LICENSE = "prov_license"  # license as recorded for the source (SPDX id, URL or free text); null unknown
+PROV_SOURCE_URL = "prov_source_url"  # where the source was fetched from (crawl) or published (manifest)
+PROV_DOMAIN = "prov_domain"  # lower-case host of prov_source_url (or of source_uri when it is a URL)
+PROV_FETCHED_UNIX = "prov_fetched_unix"  # when the source was fetched/acquired, Unix seconds
+PROVENANCE_COLUMNS = (PROV_LICENSE, PROV_SOURCE_URL, PROV_DOMAIN, PROV_FETCHED_UNIX)

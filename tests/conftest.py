@@ -25,3 +25,12 @@ def ray_local():
 
 def corpus_uri(truth: CorpusTruth, relative: str) -> str:
     return str(Path(truth.root) / relative)
+
+
+@pytest.fixture(scope="session")
+def licensed_dataset(tmp_path_factory: pytest.TempPathFactory):
+    """A real cleaned dataset of 6 licensed sources (3 domains, 3 licenses), with held, dedup-held
+    and cross-run-indexed segments (``audiomill.testing.licensed``). Copy it before changing it."""
+    from audiomill.testing.licensed import build_licensed_dataset
+
+    return build_licensed_dataset(tmp_path_factory.mktemp("licensed"))

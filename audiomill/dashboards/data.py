@@ -35,7 +35,7 @@ CACHE_ENV = "AUDIOMILL_DASHBOARD_CACHE"
 
 BOOKKEEPING_COLUMNS = frozenset({
     schema.TAR_OFFSET, schema.FLAC_BYTES, schema.SOURCE_BYTES, schema.SOURCE_OFFSET, schema.PART_ID,
-    schema.PART_SOURCES, schema.START_S, schema.END_S, schema.ORIG_CHANNELS,
+    schema.PART_SOURCES, schema.START_S, schema.END_S, schema.ORIG_CHANNELS, schema.PROV_FETCHED_UNIX,
 })
 """Numeric columns that locate or count bytes rather than measure quality: never plotted."""
 PREFERRED_FIRST = (schema.AUDIO_DURATION_S,)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 import pyarrow as pa
 
 from audiomill import layout, schema, storage
@@ -204,3 +205,29 @@ def with_locations(table: pa.Table, locations: dict[str, tuple[str, int, int]]) 
         new = [locations[k][position] if k in locations else v for k, v in zip(keys, old)]
         table = table.set_column(table.column_names.index(name), name, pa.array(new, table.schema.field(name).type))
     return table
+
+
+def repack_without(data: bytes, name: str, drop: set[str]) -> ShardInfo | None:
+    """The shard ``name`` (its tar bytes) without the members of keys in ``drop``; None if none remain.
+
+    Members are copied byte for byte in their order with the same headers as ``pack_shards``
+    writes, so the rest of the shard is unchanged and a repack that drops nothing is identical.
+    """
+    buffer = io.BytesIO()
+    shard = ShardInfo(name)
+    with tarfile.open(fileobj=io.BytesIO(data)) as source, \
+            tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for member in source.getmembers():
+            key, _, extension = member.name.partition(".")
+            if key in drop or not member.isfile():
+                continue
+            payload = source.extractfile(member).read()
+            offset = _add_member(tar, member.name, payload)
+            if extension == "flac":
+                shard.offsets[key] = (offset, len(payload))
+                shard.samples += 1
+                shard.seconds += sf.info(io.BytesIO(payload)).frames / schema.SAMPLE_RATE
+    if not shard.samples:
+        return None
+    shard.data = buffer.getvalue()
+    return shard

@@ -15,6 +15,7 @@ from audiomill.pipelines.decode import DecodeStage
 from audiomill.pipelines.diarize import DiarizeStage
 from audiomill.pipelines.dedup_features import DedupFeaturesStage
 from audiomill.pipelines.policy import PolicyStage
+from audiomill.pipelines.provenance import ProvenanceStage
 from audiomill.pipelines.quality import QualityStage
 from audiomill.pipelines.segment import SegmentStage
 from audiomill.pipelines.vad import VadStage
@@ -52,6 +53,7 @@ def clean_stages(cfg: CleanConfig, fingerprint: str, policy: Policy | None,
         model = (models or {}).get("asr") or resolve_asr_model(cfg)
         asr = [AsrStage(cfg.asr, model, cfg.models.cache_dir)]
     return [
+        ProvenanceStage(cfg.ingest, cfg.provenance),  # first: a disallowed license costs no decode
         DecodeStage(cfg.decode),
         VadStage(cfg.vad),
         *([DiarizeStage(cfg.diarize)] if cfg.diarize.enabled else []),  # cuts spans per speaker
