@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from audiomill import __version__
-from audiomill.cli import dataset, ops
+from audiomill.cli import dataset, export, ops, takedown
 from audiomill.cli.console import EXIT_INTERRUPTED, INTERRUPTED, console, err_console
 from audiomill.cli.models import models_app
 
@@ -26,6 +26,8 @@ app = typer.Typer(
 for command in (dataset.clean, dataset.curate, dataset.crawl, dataset.inspect, dataset.dashboard, dataset.demo):
     app.command()(command)
 app.command("plan")(ops.plan_command)
+app.command("takedown")(takedown.takedown)
+app.add_typer(export.app, name="export")
 app.add_typer(models_app, name="models")
 app.add_typer(ops.cluster_app, name="cluster")
 app.add_typer(ops.jobs_app, name="jobs")
