@@ -101,6 +101,7 @@ def clean(
 def _run_reporting_failure(job, cfg: CleanConfig, as_json: bool) -> Manifest:  # noqa: ANN001
     """Run ``job(progress)`` with the right progress display; any failure exits 1 with its cause."""
     from audiomill.cli.progress import LineJobProgress, RichJobProgress
+    from audiomill.execution.ray_session import drop_driver_lines
 
     try:
         if as_json:
@@ -108,7 +109,7 @@ def _run_reporting_failure(job, cfg: CleanConfig, as_json: bool) -> Manifest:  #
                 return job(LineJobProgress())
         if not console.is_terminal:
             return job(LineJobProgress())
-        with RichJobProgress(console) as progress:
+        with drop_driver_lines(), RichJobProgress(console) as progress:
             return job(progress)
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (cli.app turns it into KeyboardInterrupt)
         err_console.print(INTERRUPTED)

@@ -114,3 +114,46 @@ def ray_session(settings: RaySettings | None = None) -> Iterator[object]:
         if _depth == 0 and _started_here:
             ray.shutdown()
             _started_here = False
+
+
+BENIGN_DRIVER_LINES = (b"has constructor arguments in the object store and max_restarts > 0",)
+"""Ray core lines the driver prints that do not apply to audiomill, with why:
+
+- Ray Data ``ray.put``s each map operator's transformer and DataContext and holds those refs for
+  the operator's lifetime (``MapOperator._map_transformer_ref``), so the restarted-actor hazard
+  this line warns about cannot happen; actor restarts stay on for fault tolerance.
+"""
+
+
+@contextlib.contextmanager
+def drop_driver_lines(needles: tuple[bytes, ...] = BENIGN_DRIVER_LINES) -> Iterator[None]:
+    """While the block runs, copy this process's stderr (fd 2) through, minus lines holding one of
+    ``needles``. Only exact known lines are dropped; every other error still reaches the user."""
+    import sys
+
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+
+    def pump() -> None:
+        with os.fdopen(read_fd, "rb") as source:
+            for line in source:
+                if any(needle in line for needle in needles):
+                    continue
+                try:
+                    os.write(saved, line)
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=pump, name="audiomill-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end held by this process: the pump ends
+        thread.join(timeout=2.0)
+        if not thread.is_alive():
+            os.close(saved)
