@@ -94,7 +94,10 @@ def test_the_clean_stage_order_satisfies_every_declared_column(tmp_path: Path):
         stages = clean_stages(cfg, "0" * 16, None)
         columns = check_order(stages)
         assert {"q_snr_db", "key", "vad_starts_s"} <= columns
-    swapped = [stages[0], stages[2], stages[1], *stages[3:]]  # segment before vad
+    names = [s.name for s in stages]
+    vad, segment = names.index("vad"), names.index("segment")
+    swapped = list(stages)
+    swapped[vad], swapped[segment] = stages[segment], stages[vad]  # segment before vad
     try:
         check_order(swapped)
     except ContractError as err:

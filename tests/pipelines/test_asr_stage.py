@@ -133,7 +133,7 @@ def test_english_only_model_refuses_other_allowed_languages():
 
 def test_resources_and_runner_groups_for_gpu_and_cpu_asr():
     gpu = AsrConfig(enabled=True, model="m@1", device="cuda", num_gpus=0.25)
-    assert asr_resources(gpu).num_gpus == 0.25 and asr_resources(gpu).actor
+    assert asr_resources(gpu).num_gpus == 0.25
     assert asr_resources(AsrConfig(cpu_threads=2)).num_cpus == 2.0
     model = resolve_model(str(tiny_whisper_dir()))
     front = [DecodeStage(DecodeConfig()), VadStage(VadConfig()), SegmentStage()]

@@ -52,6 +52,7 @@ def test_byte_cut_parts_are_numbered_and_fingerprinted_deterministically():
 
 def test_clean_plan_uses_the_byte_target(tmp_path: Path, write_tone):
     from audiomill.jobs.clean import plan_job
+    from audiomill.jobs.prepare import prepare_job
 
     for name, seconds in (("a.wav", 1.0), ("b.wav", 1.0), ("c.wav", 4.0), ("d.wav", 1.0)):
         write_tone(f"in/{name}", seconds)
@@ -59,6 +60,6 @@ def test_clean_plan_uses_the_byte_target(tmp_path: Path, write_tone):
     target = sizes[0] + sizes[1]
     cfg = load_config(inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"),
                       overrides=["ingest.part_size=10", f"ingest.part_target_bytes={target}"])
-    assert [p.sources for p in plan_job(cfg).parts] == [2, 1, 1]
+    assert [p.sources for p in plan_job(prepare_job(cfg), write=False).parts] == [2, 1, 1]
     with pytest.raises(Exception, match="part_target_bytes"):
         load_config(inputs=[str(tmp_path / "in")], overrides=["ingest.part_target_bytes=0"])
