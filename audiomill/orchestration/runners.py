@@ -7,7 +7,6 @@ parts finish. Nothing but those small stats rows ever reaches the driver.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
@@ -85,17 +84,9 @@ class RayRunner:
         yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
 
     def _init_ray(self, ray) -> None:  # noqa: ANN001 - the ray module
-        if ray.is_initialized():
-            return
-        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-        kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-        if self.cfg.address:
-            ray.init(address=self.cfg.address, **kwargs)
-        elif os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster, whatever num_cpus says
-            ray.init(address="auto", **kwargs)
-        else:
-            ray.init(num_cpus=self.cfg.num_cpus, **kwargs)
-        logger.info("ray resources: %s", ray.cluster_resources())
+        from audiomill.execution.ray_session import RaySettings, start_or_join
+
+        start_or_join(ray, RaySettings(address=self.cfg.address, num_cpus=self.cfg.num_cpus))
 
 
 def _bound_chain(stages: Sequence[Stage]) -> type[StageChain]:
