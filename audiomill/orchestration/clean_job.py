@@ -60,10 +60,12 @@ class JobProgress:
 def plan_job(cfg: CleanConfig) -> Plan:
     """List inputs into parts, write each part's source list, and read existing done markers."""
     ingest.check_inputs(cfg.inputs)
+    ingest.check_output_not_inside_inputs(cfg.inputs, cfg.output)
     listing = ingest.ListingStats()
     parts = []
     config_fingerprint = cfg.fingerprint()
-    for table in ingest.iter_parts(ingest.iter_sources(cfg.inputs, cfg.ingest, listing), cfg.ingest.part_size):
+    sources = ingest.iter_sources(cfg.inputs, cfg.ingest, listing, output=cfg.output)
+    for table in ingest.iter_parts(sources, cfg.ingest.part_size):
         part_id = table[schema.PART_ID][0].as_py()
         fingerprint = table[schema.PART_FINGERPRINT][0].as_py()
         uri = layout.part_file(cfg.output, part_id, "sources.parquet")
