@@ -74,8 +74,9 @@ def loopback_node(ray) -> Iterator[None]:  # noqa: ANN001 - the ray module
             os.environ[RAY_CLUSTERS_ENV] = saved_env
 
 
-def _init(ray, settings: RaySettings) -> bool:  # noqa: ANN001 - the ray module
-    """Initialise Ray if needed; True when this call started (or joined) it."""
+def start_or_join(ray, settings: RaySettings) -> bool:  # noqa: ANN001 - the ray module
+    """Initialise Ray if needed (loopback-only when embedded); True when this call started or
+    joined it. Prefer :func:`ray_session`, which also shuts down what it started."""
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -105,7 +106,7 @@ def ray_session(settings: RaySettings | None = None) -> Iterator[object]:
 
     quiet_ray_loggers()
     if _depth == 0:
-        _started_here = _init(ray, settings or RaySettings())
+        _started_here = start_or_join(ray, settings or RaySettings())
     _depth += 1
     try:
         yield ray

@@ -33,6 +33,7 @@ import psutil
 
 from audiomill import layout, storage
 from audiomill.jobs.lease_store import LeaseStore, lease_store
+from audiomill.ingest_safety import normalized
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def holder_is_dead(holder: LeaseHolder, now: float) -> bool:
         return False
 
 
-_held: dict[str, OutputLock] = {}  # lock URI -> the lock this process holds on it
+_held: dict[str, OutputLock] = {}  # normalized lock URI -> the lock this process holds on it
 _held_guard = threading.Lock()
 
 
@@ -111,7 +112,7 @@ def output_lock(output: str, command: str | None = None, ttl_s: float = DEFAULT_
                 ) -> Iterator[OutputLock]:
     """Hold ``output``'s lease for the block; nested use in one process (crawl -> clean) reuses it."""
     with _held_guard:
-        held = _held.get(layout.lock_uri(output))
+        held = _held.get(normalized(layout.lock_uri(output)))
     if held is not None:
         yield held
         return
@@ -152,7 +153,7 @@ class OutputLock:
             raise RuntimeError(f"{storage.redact(self.uri)} is already held by this OutputLock")
         self._take()
         with _held_guard:
-            _held[self.uri] = self
+            _held[normalized(self.uri)] = self
         self.lost = False
         self._stop.clear()
         self._thread = threading.Thread(target=self._beat, name="audiomill-lock-heartbeat", daemon=True)
@@ -210,8 +211,8 @@ class OutputLock:
     def release(self) -> None:
         """Stop renewing and delete the lease if it is still ours."""
         with _held_guard:
-            if _held.get(self.uri) is self:
-                del _held[self.uri]
+            if _held.get(normalized(self.uri)) is self:
+                del _held[normalized(self.uri)]
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -52,7 +52,7 @@ def plan_parts(inputs: list[str], ingest_cfg, output: str, fingerprint: str,  # 
     """
     listing = ingest.ListingStats()
     parts = []
-    for table in ingest.iter_parts(ingest.iter_sources(inputs, ingest_cfg, listing), ingest_cfg.part_size,
+    for table in ingest.iter_parts(ingest.iter_sources(inputs, ingest_cfg, listing, output), ingest_cfg.part_size,
                                    ingest_cfg.part_target_bytes):
         part_id = table[schema.PART_ID][0].as_py()
         part_fingerprint = table[schema.PART_FINGERPRINT][0].as_py()

@@ -137,7 +137,7 @@ def test_of_many_racing_runs_exactly_one_wins(tmp_path):
 def test_nested_output_lock_reuses_the_held_lease(tmp_path):
     output = str(tmp_path / "dataset")
     with output_lock(output) as outer:
-        with output_lock(output) as inner:  # e.g. crawl, then the clean job it runs
+        with output_lock(output + "/") as inner:  # e.g. crawl, then the clean job it runs
             assert inner is outer
         assert read_holder(output).token == outer.holder.token
     assert read_holder(output) is None

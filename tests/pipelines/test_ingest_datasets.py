@@ -131,3 +131,12 @@ def test_datasets_under_an_s3_input_are_skipped_too(tmp_path: Path, write_tone):
         with pytest.raises(ingest.InputOutputOverlapError, match="lies inside --out"):
             ingest.check_output_not_inside_inputs([f"{root}/zz"], root)
         ingest.check_output_not_inside_inputs([f"{root}/a.wav"], root)  # an object, not a prefix
+
+
+def test_a_job_writing_onto_its_input_is_refused_before_any_work(corpus: Path):
+    from audiomill.jobs.clean import run_clean
+
+    cfg = load_config(inputs=[str(corpus)], output=str(corpus), overrides=["runner.kind=local"])
+    with pytest.raises(ingest.InputOutputOverlapError, match="is also an input"):
+        run_clean(cfg)
+    assert sorted(p.name for p in corpus.iterdir()) == ["a.wav", "sub"]  # nothing written
