@@ -15,6 +15,7 @@ from audiomill.pipelines.asr import AsrStage, resolve_asr_model
 from audiomill.pipelines.base import Resources, Stage
 from audiomill.pipelines.decode import DecodeStage
 from audiomill.pipelines.diarize import DiarizeStage
+from audiomill.pipelines.mos import MosStage
 from audiomill.pipelines.dedup_features import DedupFeaturesStage
 from audiomill.pipelines.policy import PolicyStage
 from audiomill.pipelines.quality import QualityStage
@@ -54,8 +55,10 @@ def clean_stages(cfg: CleanConfig, models: dict[str, ResolvedModel] | None = Non
         *([DiarizeStage(cfg.diarize)] if cfg.diarize.enabled else []),  # cuts spans per speaker
         SegmentStage(),
         QualityStage(),
+        *([MosStage(cfg.mos)] if cfg.mos.coverage != "off" else []),
         *asr,
         *([PolicyStage(load_policy(cfg.policy))] if cfg.policy else []),
-        *([DedupFeaturesStage(cfg.dedup)] if cfg.dedup.enabled else []),  # last: sees every metric column
+        *([DedupFeaturesStage(cfg.dedup, cfg.mos.coverage == "full")]  # last: sees every metric column
+          if cfg.dedup.enabled else []),
         WriterStage(cfg.output, cfg.shard, cfg.fingerprint()),
     ]
