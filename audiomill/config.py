@@ -289,6 +289,18 @@ class ProvenanceConfig(_Section):
     """Per-input provenance defaults; the longest matching prefix wins, recorded values win over it."""
 
     defaults: list[ProvenanceDefault] = Field(default_factory=list)
+class MosConfig(_Section):
+    """DNSMOS (``q_mos`` = OVRL, ``q_mos_sig``, ``q_mos_bak``) from the ONNX model in `speechmos`.
+
+    It costs about one model pass per 9 s of audio (~10x realtime per core, vs ~200x for the rest
+    of quality), so by default it runs on a deterministic sample (by key hash) for the dashboard;
+    ``full`` scores every segment and lets MOS take part in the dedup keep score.
+    """
+
+    coverage: Literal["off", "sample", "full"] = "sample"
+    sample_share: float = Field(0.05, ge=0, le=1, description="share of segments scored with 'sample'")
+    hop_s: float = Field(9.01, gt=0, description="hop between 9.01 s DNSMOS windows of one segment")
+    threads: int = Field(1, ge=1, description="onnxruntime threads per worker")
 
 
 class CleanConfig(_Section):
@@ -307,6 +319,7 @@ class CleanConfig(_Section):
     dedup: DedupConfig = DedupConfig()
     diarize: DiarizeConfig = DiarizeConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
+    mos: MosConfig = MosConfig()
     policy: str | None = Field(DEFAULT_POLICY, description="filter policy YAML (path or s3://); 'default' "
                                "is the one shipped with audiomill; null keeps every segment (metrics are "
                                "still computed)")

@@ -66,6 +66,7 @@ class StageName(str, enum.Enum):
     POLICY = "policy"
     DEDUP = "dedup"
     WRITE = "write"
+    MOS = "mos"
 
 
 # -- source columns (one per input file/object/member) -------------------------------------------
@@ -105,6 +106,9 @@ Q_BANDWIDTH_HZ = "q_bandwidth_hz"  # highest frequency within 50 dB of the spect
 Q_SILENCE_RATIO = "q_silence_ratio"  # fraction of 32 ms frames below -60 dBFS
 Q_MUSIC_SCORE = "q_music_score"  # share of energy in spectral peaks held >= 0.2 s (0..1)
 Q_MOS = "q_mos"  # non-intrusive MOS (1..5); only when a MosEstimator is configured
+Q_MOS_SIG = "q_mos_sig"  # DNSMOS P.835 speech signal quality (1..5); null where not computed
+Q_MOS_BAK = "q_mos_bak"  # DNSMOS P.835 background noise quality (1..5); q_mos holds OVRL
+Q_MOS_MODEL = "q_mos_model"  # which MOS model version produced q_mos*; null where not computed
 QUALITY_COLUMNS = (Q_SNR_DB, Q_CLIPPING_RATIO, Q_LOUDNESS_LUFS, Q_DC_OFFSET_FS, Q_BANDWIDTH_HZ,
                    Q_SILENCE_RATIO, Q_MUSIC_SCORE)
 """Computed for every segment; duration (``audio_duration_s``) and speech ratio

@@ -13,6 +13,7 @@ from audiomill.pipelines.asr import AsrStage, resolve_asr_model
 from audiomill.pipelines.base import Resources, Stage
 from audiomill.pipelines.decode import DecodeStage
 from audiomill.pipelines.diarize import DiarizeStage
+from audiomill.pipelines.mos import MosStage
 from audiomill.pipelines.dedup_features import DedupFeaturesStage
 from audiomill.pipelines.policy import PolicyStage
 from audiomill.pipelines.provenance import ProvenanceStage
@@ -59,8 +60,9 @@ def clean_stages(cfg: CleanConfig, fingerprint: str, policy: Policy | None,
         *([DiarizeStage(cfg.diarize)] if cfg.diarize.enabled else []),  # cuts spans per speaker
         SegmentStage(),
         QualityStage(),
+        *([MosStage(cfg.mos)] if cfg.mos.coverage != "off" else []),
         *asr,
         *([PolicyStage(policy)] if policy is not None else []),
-        *([DedupFeaturesStage(cfg.dedup)] if cfg.dedup.enabled else []),
+        *([DedupFeaturesStage(cfg.dedup, cfg.mos.coverage == "full")] if cfg.dedup.enabled else []),
         WriterStage(cfg.output, cfg.shard, fingerprint),
     ]

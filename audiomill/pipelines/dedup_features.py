@@ -33,9 +33,10 @@ class DedupFeaturesStage(Stage):
     adds = frozenset({schema.DEDUP_PCM_HASH, schema.DEDUP_AUDIO_MINHASH, schema.DEDUP_TEXT_MINHASH,
                       schema.DEDUP_KEEP_SCORE})
 
-    def __init__(self, cfg: DedupConfig) -> None:
+    def __init__(self, cfg: DedupConfig, mos_in_keep_score: bool = True) -> None:
         super().__init__()
         self.cfg = cfg
+        self.mos_in_keep_score = mos_in_keep_score  # False when MOS covers only a sample
 
     def setup(self) -> None:
         self.audio_hasher = MinHasher(self.cfg.num_perm, AUDIO_SEED)
@@ -72,7 +73,7 @@ class DedupFeaturesStage(Stage):
             if column in table.column_names:
                 return table[column].cast(pa.float64()).combine_chunks()
             return pa.nulls(table.num_rows, pa.float64())
-        return pa.array(keep_scores(table, column), pa.float64())
+        return pa.array(keep_scores(table, column if self.mos_in_keep_score else None), pa.float64())
 
 
 def _audio_views(column: pa.ChunkedArray) -> list[np.ndarray]:

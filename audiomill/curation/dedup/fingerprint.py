@@ -19,7 +19,7 @@ import scipy.signal
 
 from audiomill.schema import SAMPLE_RATE
 
-FINGERPRINT_VERSION = "landmark-2"
+FINGERPRINT_VERSION = "landmark-2+w32"
 """Changes whenever tokens change; stored with features so old and new tokens are never mixed."""
 
 
