@@ -43,9 +43,10 @@ class IngestConfig(_Section):
                            description="sources per part: a part is one worker's unit of memory "
                                        "(decoded float32 audio) and of resume; shards never span parts")
     part_target_bytes: int | None = Field(
-        None, ge=1, description="input bytes per part: a part also closes before the source that would "
-                                "take it past this, so parts carry similar work whatever the file "
-                                "lengths; part_size stays the cap on sources; null cuts by count only")
+        64 * 1024**2, ge=1, description="input bytes per part: a part also closes before the source that "
+                                        "would take it past this (a bigger source is a part of its own), so "
+                                        "long files do not share a worker; part_size stays the cap on "
+                                        "sources; null cuts by count only")
 
 
 class DecodeConfig(_Section):
