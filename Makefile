@@ -7,9 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := espeak-ng sox alsa-utils chromium
+# real recordings for the benchmarks' short corpus (benchmarks/bench_corpora.py), not needed by tests
+BENCH_APT_PACKAGES := asterisk-core-sounds-en-wav asterisk-moh-opsound-wav
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test bench clean-demo
+.PHONY: setup system-deps bench-deps demo test bench clean-demo
 
 setup: system-deps $(STAMP)
 
@@ -38,7 +40,12 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: setup
+bench-deps:
+	@[ -d /usr/share/asterisk/sounds/en_US_f_Allison ] && [ -d /usr/share/asterisk/moh ] || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(BENCH_APT_PACKAGES) >/dev/null; }
+
+bench: setup bench-deps
 	$(BIN)/python benchmarks/clean_cpu.py
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/dedup.py

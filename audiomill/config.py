@@ -50,9 +50,10 @@ class IngestConfig(_Section):
     manifest_absolute_paths: bool = Field(False, description="accept absolute paths and URIs in manifest rows "
                                           "wherever they point (trusted manifests only)")
     part_target_bytes: int | None = Field(
-        None, ge=1, description="input bytes per part: a part also closes before the source that would "
-                                "take it past this, so parts carry similar work whatever the file "
-                                "lengths; part_size stays the cap on sources; null cuts by count only")
+        64 * 1024**2, ge=1, description="input bytes per part: a part also closes before the source that "
+                                        "would take it past this (a bigger source is a part of its own), so "
+                                        "long files do not share a worker; part_size stays the cap on "
+                                        "sources; null cuts by count only")
     licenses: list[str] | None = Field(None, description="allowed source licenses (case-insensitive, e.g. "
                                        "[CC0-1.0, CC-BY-4.0, unknown]); others are rejected "
                                        "license_not_allowed; null allows any")

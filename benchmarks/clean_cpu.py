@@ -421,12 +421,18 @@ def build_corpora(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _tiny_corpus(root: Path) -> dict[str, Any]:
+    """One short speech clip (a file with no kept segment would fail the policy stage, so no tone)."""
     from audiomill.testing import signals
 
-    path = root / "tone.wav"
+    path = root / "speech.wav"
     if not path.is_file():
-        signals.write_audio(path, signals.sine(440.0, 2.0, 16000), 16000)
-    return {"dir": root, "seconds": 2.0, "reused": True, "origin": "generated"}
+        audio, sr = signals.espeak("The fixed cost of a job is measured on this one sentence.", "en-us")
+        signals.write_audio(path, audio, sr)
+    for stale in root.glob("tone.wav"):
+        stale.unlink()
+    audio, rate = signals.read_audio(path)
+    seconds = audio.size / rate
+    return {"dir": root, "seconds": seconds, "reused": True, "origin": "generated"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,7 +42,10 @@ def pcm_batch(audio: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
     A view of the Arrow buffers, not a copy; null entries are empty segments.
     """
-    array = audio.combine_chunks() if isinstance(audio, pa.ChunkedArray) else audio
+    if isinstance(audio, pa.ChunkedArray):  # combine_chunks copies even a single chunk
+        array = audio.chunk(0) if audio.num_chunks == 1 else audio.combine_chunks()
+    else:
+        array = audio
     array = array.cast(pa.large_binary())
     _, offsets_buffer, data_buffer = array.buffers()
     byte_offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset:array.offset + len(array) + 1]

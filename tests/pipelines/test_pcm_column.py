@@ -48,3 +48,11 @@ def test_split_rejected_without_rejects_returns_the_table_itself() -> None:
     active, rejected = split_rejected(mixed)
     assert active[schema.AUDIO].to_pylist() == [np.ones(4, np.float32).tobytes()]
     assert rejected[schema.REJECT_REASON].to_pylist() == ["y"]
+
+
+def test_pcm_views_of_a_single_chunk_share_its_buffer() -> None:
+    column = pcm_column([np.arange(6, dtype=np.float32), np.ones(2, np.float32)])
+    (first, second) = pcm_views(pa.chunked_array([column]))
+    assert first.ctypes.data == column.buffers()[2].address
+    two_chunks = pa.chunked_array([column, column])
+    assert [v.tolist() for v in pcm_views(two_chunks)] == [list(range(6)), [1, 1], list(range(6)), [1, 1]]
