@@ -95,11 +95,14 @@ def _worker_crawler(cfg_json: str, raw_root: str, actor: Any) -> Crawler:
     return _WORKERS[key]
 
 
-def fetch_url(cfg_json: str, raw_root: str, actor: Any, url: str, may_be_page: bool) -> tuple[dict[str, Any], int]:
-    """The Ray task: fetch one URL into raw storage; (fetch record, worker pid)."""
+def fetch_url(cfg_json: str, raw_root: str, actor: Any, url: str, may_be_page: bool) -> tuple[dict[str, Any], str]:
+    """The Ray task: fetch one URL into raw storage; (fetch record, ``<node id>/<worker pid>``)."""
+    import ray
+
     crawler = _worker_crawler(cfg_json, raw_root, actor)
     crawler._stored = _stored_for(raw_root, url)  # a reused worker must see what later runs stored
-    return crawler._fetch_one(_Job(url, may_be_page)), os.getpid()
+    worker = f"{ray.get_runtime_context().get_node_id()}/{os.getpid()}"
+    return crawler._fetch_one(_Job(url, may_be_page)), worker
 
 
 def _stored_for(raw_root: str, url: str) -> set[str]:
@@ -120,7 +123,7 @@ class RayCrawler(Crawler):
 
     def __init__(self, cfg: CrawlConfig, raw_root: str, progress: CrawlProgress | None = None) -> None:
         super().__init__(cfg, raw_root, progress)
-        self.worker_pids: set[int] = set()
+        self.workers: set[str] = set()  # "<node id>/<pid>" of every process that fetched
 
     def _fetch_all(self, new_entries: deque[urls.CrawlEntry]) -> Iterator[tuple[_Job, dict[str, Any]]]:
         import ray
@@ -147,7 +150,7 @@ class RayCrawler(Crawler):
             done, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in done:
                 job = in_flight.pop(ref)
-                record, pid = ray.get(ref)
-                self.worker_pids.add(pid)
+                record, worker = ray.get(ref)
+                self.workers.add(worker)
                 self._count(record)
                 yield job, record

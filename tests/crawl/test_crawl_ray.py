@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,7 +71,7 @@ def test_per_host_rate_holds_across_ray_workers(speech_files, ray_local, tmp_pat
         assert sum("path" in r for r in rows) == 16
         requests = [r for r in server.requests if r.path.startswith("/a")]
     assert len(requests) == 16
-    assert len(crawler.worker_pids) >= 2  # fetched by several Ray worker processes
+    assert len(crawler.workers) >= 2  # fetched by several Ray worker processes
     by_host: dict[str, list[float]] = {}
     for record in requests:
         by_host.setdefault(record.headers.get("Host", "").split(":")[0], []).append(record.connected_s)
@@ -94,3 +96,44 @@ def test_host_policy_grants_turns_by_rate_and_concurrency(monkeypatch):
     policy.release("a:80")
     now[0] += 0.3
     assert policy.acquire("a:80") == pytest.approx(0.2)
+
+
+MULTI_NODE = """
+import itertools, json, sys
+import ray
+from ray.cluster_utils import Cluster
+from audiomill.crawl import urls
+from audiomill.execution.crawl_ray import RayCrawler
+from audiomill.execution.ray_session import RaySettings, ray_session
+from audiomill.testing import http_server as hs
+from audiomill.testing.crawl_site import fast_config
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+for _ in range(2):
+    cluster.add_node(num_cpus=1)
+routes = {f"/a{n}.wav": hs.static(b"RIFF" + bytes(2000), "audio/wav") for n in range(8)}
+try:
+    with hs.HttpTestServer(routes) as server, ray_session(RaySettings(address=cluster.address)):
+        cfg = fast_config(per_host_rate=5.0, per_host_concurrency=1, concurrency=8, respect_robots=False)
+        crawler = RayCrawler(cfg, sys.argv[1])
+        rows = crawler.run([urls.CrawlEntry(url=server.url(f"/a{n}.wav"), line=n) for n in range(8)])
+        starts = sorted(r.connected_s for r in server.requests)
+    nodes = sorted({w.split("/")[0] for w in crawler.workers})
+    print(json.dumps({"kept": sum("path" in r for r in rows), "nodes": nodes,
+                      "gaps": [b - a for a, b in itertools.pairwise(starts)]}))
+finally:
+    cluster.shutdown()
+"""
+
+
+def test_fetch_tasks_spread_over_two_nodes_share_one_politeness_actor(tmp_path):
+    """A head with no CPUs and two 1-CPU worker nodes (ray.cluster_utils, its own process)."""
+    script = tmp_path / "multi_node.py"
+    script.write_text(MULTI_NODE)
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "raw")], capture_output=True, text=True,
+                            timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["kept"] == 8
+    assert len(report["nodes"]) == 2  # both worker nodes fetched
+    assert min(report["gaps"]) >= 0.2 - 0.02, report["gaps"]  # one host, 5 requests/s over both nodes

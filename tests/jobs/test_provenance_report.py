@@ -64,3 +64,18 @@ def test_clean_with_a_license_allow_list_rejects_the_rest(licensed_dataset, tmp_
     report = licensing_report(str(out)).as_dict()
     assert set(report["by_license"]) == {"CC0-1.0", "CC-BY-4.0"}
     assert report["rejected_by_license"] == {"proprietary": 1}
+
+
+def test_licensing_tables_render_every_license_and_domain(licensed_dataset):
+    from rich.console import Console
+
+    from audiomill.cli.provenance import print_licensing
+
+    report = licensing_report(str(licensed_dataset.root)).as_dict()
+    console = Console(record=True, width=120)
+    print_licensing(report | {"rejected_by_license": {"proprietary": 1}}, console)
+    text = console.export_text()
+    for name in ("CC-BY-4.0", "CC0-1.0", "proprietary", "a.example.org", "b.example.net", "c.example.com"):
+        assert name in text
+    assert f"{report['by_license']['CC0-1.0']['hours']:.3f}" in text
+    assert "rejected by ingest.licenses: proprietary: 1" in text

@@ -20,7 +20,7 @@ from audiomill import layout, schema
 from audiomill.cli import takedown as takedown_cli
 from audiomill.data import LoaderOptions, SegmentDataset
 from audiomill.jobs import takedown_files
-from audiomill.jobs.takedown import TakedownRequest, run_takedown
+from audiomill.jobs.takedown import TakedownError, TakedownRequest, run_takedown
 
 runner = CliRunner()
 DELTA_URL = "https://b.example.net/delta.wav"  # policy-held segments only
@@ -157,6 +157,8 @@ def test_takedown_is_idempotent_and_resumes_after_an_interruption(licensed_datas
     with pytest.raises(OSError):
         run_takedown(str(root), request, now_unix=1.0)
     assert (root / "_takedown" / "pending.json").exists()
+    with pytest.raises(TakedownError, match="half done"):  # another takedown must wait for this one
+        run_takedown(str(root), TakedownRequest(license="CC0-1.0"))
     monkeypatch.setattr(takedown_files, "patch_table", real)
     resumed = run_takedown(str(root), request, now_unix=1.0)
     assert resumed.resumed and resumed.sources == 2
