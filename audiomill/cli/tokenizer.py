@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from audiomill.audio import DecodeRejected
 from audiomill.cli.console import console, err_console, failure, usage_error
 
 app = typer.Typer(help="Semantic audio tokenizer: train on datasets, tokenize, decode, evaluate.",
@@ -142,7 +143,7 @@ def decode(
                      tokenizer_io.read_clip(str(wav)).audio if wav else None)
         speaker = tok.speaker_embedding(reference) if reference is not None else None
         audio = tok.decode(ids, speaker)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, ValueError, KeyError, DecodeRejected) as err:
         raise usage_error(str(err)) from err
     sf.write(out, audio, SAMPLE_RATE, subtype="PCM_16")
     console.print(f"wrote {out} ({audio.size / SAMPLE_RATE:.2f} s from {len(ids)} tokens)")
@@ -153,6 +154,7 @@ def evaluate_command(
     tokenizer: Annotated[str, typer.Argument(help="Tokenizer dir or registry ref.")],
     dataset: Annotated[Optional[str], typer.Argument(help="Dataset for code use / entropy / MFCC baseline.")] = None,
     max_segments: Annotated[int, typer.Option(help="Segments of DATASET to encode.")] = 200,
+    probe: Annotated[int, typer.Option(help="Probe sentences (x 2 espeak voices) for PNMI and WER.")] = 4,
     asr_model: Annotated[str, typer.Option(help="Whisper dir or ref that scores WER; empty = packaged tiny.en.")] = "",
     real_wav: Annotated[Optional[list[Path]], typer.Option(help="Real recordings for re-synthesis WER.")] = None,
     alsa: Annotated[bool, typer.Option(help="Add alsa-utils' real speech clips (text from file names).")] = True,
@@ -169,9 +171,13 @@ def evaluate_command(
     try:
         real = tuple(tokenizer_io.read_clip(str(p)) for p in real_wav or ()) + (tokenizer_io.alsa_clips() if alsa else ())
         clips = tokenizer_io.dataset_clips(dataset, max_segments) if dataset else ()
-        report = evaluate(EvalRequest(tokenizer, asr_model or _default_whisper(), registry, clips, real_clips=real),
+        from audiomill.jobs.tokenizer_eval import PROBE_SENTENCES
+
+        req = EvalRequest(tokenizer, asr_model or _default_whisper(), registry, clips,
+                          probe_sentences=PROBE_SENTENCES[:max(1, probe)], real_clips=real)
+        report = evaluate(req,
                           lambda m: err_console.print(f"[dim]{m}[/dim]"))
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, DecodeRejected) as err:
         raise usage_error(str(err)) from err
     if as_json:
         console.print_json(json.dumps(report.to_json()))
