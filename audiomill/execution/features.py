@@ -1,11 +1,12 @@
 """Semantic features of datasets' kept segments with Ray Data: the tokenizer's training input.
 
 The driver lists segments from each dataset's ``index.parquet`` (small rows: dataset, key, shard,
-byte range); Ray Data streams them through an actor pool that holds the frozen Whisper encoder and the speaker
-encoder and reads each segment's FLAC member by byte range (never the whole shard; reading in
-the actor leaves no separate task waiting for a CPU the actors hold), and writes one row per segment to parquet under the output directory:
-25 Hz encoder states, the decoder's log-mel target and a speaker embedding. Memory stays bounded
-by Ray Data's streaming batches; nothing but file names returns to the driver.
+byte range). Ray Data streams them through an actor pool that holds the frozen Whisper encoder
+and the speaker encoder; each actor reads its segments' FLAC members by byte range (never a whole
+shard; reading in the actor leaves no separate task waiting for a CPU the actors hold) and emits
+one row per segment: 25 Hz encoder states, the decoder's log-mel target and a speaker embedding,
+written to parquet under the output directory. Memory stays bounded by Ray Data's streaming
+batches; nothing but file names returns to the driver.
 """
 
 from __future__ import annotations

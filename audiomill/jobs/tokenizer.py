@@ -20,6 +20,7 @@ from audiomill.execution.ray_session import RaySettings, ray_session
 from audiomill.execution.training import TrainScaling, fit_torch
 from audiomill.models.registry import ModelRegistry, resolve_model
 from audiomill.models.tokenizer.decoder import DecoderConfig
+from audiomill.models.tokenizer.mel import MelConfig
 from audiomill.models.tokenizer.metrics import bitrate, code_usage
 from audiomill.models.tokenizer.quantizer import fit_codebook
 from audiomill.models.tokenizer.semantic import FPS
@@ -139,7 +140,7 @@ def _save(directory: Path, req: TrainRequest, encoder_dir: str, encoder_id: str,
     parts = TokenizerParts(encoder_dir=encoder_dir, encoder_id=encoder_id, codebook=codebook,
                            decoder_state=state, decoder_config=decoder_cfg.to_json(),
                            default_speaker=mean / max(float(np.linalg.norm(mean)), 1e-9),
-                           mel=features.FeatureJob("", "").mel, window_s=req.window_s,
+                           mel=MelConfig(), window_s=req.window_s,
                            extra={"seed": req.seed, "training": req.training.to_json(),
                                   "kmeans": {"frames": req.kmeans_frames, "iterations": req.kmeans_iterations},
                                   "metrics": metrics})
