@@ -169,7 +169,7 @@ def test_cli_decodes_a_segment_and_reports_eval_json(trained, tmp_path):
     report = runner.invoke(tokenizer_cli.app, ["eval", f"{NAME}@production", str(trained.dataset), "--registry",
                                                trained.registry, "--probe", "1", "--no-alsa", "--json"])
     assert report.exit_code == 0, report.output
-    data = json.loads(report.output)
+    data = json.loads(report.stdout)
     assert data["rate"]["bitrate_bps"] == 150.0
     assert data["units"]["pnmi"] > data["units"]["mfcc_pnmi"]
     assert 0 <= data["resynthesis"]["generated"]["wer_original"] <= 1.0
