@@ -67,3 +67,16 @@ def token_table_dir(root: str, name: str) -> str:
 def label_round_dir(root: str, round_name: str) -> str:
     """Directory of one self-labeling round's label tables (``round_name`` like ``round-001``)."""
     return storage.join(root, LABELS_DIR, round_name)
+def tokens_dir(root: str, model_id: str) -> str:
+    """Where the token tables of tokenizer ``model_id`` (``name@3``) live under a dataset."""
+    if "/" in model_id or model_id in ("", ".", ".."):
+        raise ValueError(f"model id {model_id!r} cannot name a directory")
+    return storage.join(root, TOKENS_DIR, model_id)
+
+
+def token_part_uri(root: str, model_id: str, part_id: int) -> str:
+    return storage.join(tokens_dir(root, model_id), f"part-{part_id:06d}.parquet")
+
+
+def token_marker_uri(root: str, model_id: str, part_id: int) -> str:
+    return storage.join(tokens_dir(root, model_id), f"part-{part_id:06d}{DONE_MARKER}")

@@ -49,6 +49,9 @@ class RejectReason(str, enum.Enum):
     # provenance
     LICENSE_NOT_ALLOWED = "license_not_allowed"  # source license outside ingest.licenses
     TAKEDOWN = "takedown"  # removed by `audiomill takedown` (counted in part stats only; rows are deleted)
+    # tokenize
+    SILENT = "silent"  # a segment with no signal above tokenize.silence_dbfs
+    INVALID_AUDIO = "invalid_audio"  # NaN/inf samples
 
 
 class StageName(str, enum.Enum):
@@ -67,6 +70,7 @@ class StageName(str, enum.Enum):
     DEDUP = "dedup"
     WRITE = "write"
     MOS = "mos"
+    TOKENIZE = "tokenize"
 
 
 # -- source columns (one per input file/object/member) -------------------------------------------
@@ -269,3 +273,22 @@ PROV_SOURCE_URL = "prov_source_url"  # where the source was fetched from (crawl)
 PROV_DOMAIN = "prov_domain"  # lower-case host of prov_source_url (or of source_uri when it is a URL)
 PROV_FETCHED_UNIX = "prov_fetched_unix"  # when the source was fetched/acquired, Unix seconds
 PROVENANCE_COLUMNS = (PROV_LICENSE, PROV_SOURCE_URL, PROV_DOMAIN, PROV_FETCHED_UNIX)
+# -- tokenize: sidecar token tables (tokens/<model>/part-*.parquet), one row per segment key ------
+TOK_TOKENS = "tok_tokens"  # list<int16>: semantic token ids at tok_fps
+TOK_NUM_TOKENS = "tok_num_tokens"
+TOK_FPS = "tok_fps"  # tokens per second (25.0)
+TOK_MODEL = "tok_model"  # tokenizer "name@version" or "dir@sha256:<12 hex>"
+TOK_SKIP_REASON = "tok_skip_reason"  # RejectReason code when a segment got no tokens (it stays kept)
+TOK_SKIP_DETAIL = "tok_skip_detail"
+TOK_COLUMNS = (TOK_TOKENS, TOK_NUM_TOKENS, TOK_FPS, TOK_MODEL, TOK_SKIP_REASON, TOK_SKIP_DETAIL)
+TOKEN_TABLE_SCHEMA = pa.schema([
+    pa.field(KEY, pa.string(), nullable=False),
+    pa.field(TOK_TOKENS, pa.list_(pa.int16())),
+    pa.field(TOK_NUM_TOKENS, pa.int32()),
+    pa.field(TOK_FPS, pa.float32()),
+    pa.field(TOK_MODEL, pa.string()),
+    pa.field(TOK_SKIP_REASON, pa.string()),
+    pa.field(TOK_SKIP_DETAIL, pa.string()),
+])
+"""Rows of a token table: tokens of a segment, or null tokens and a skip reason. Skipping never
+rejects the segment itself: tokens are a sidecar, the audio stays in the dataset."""

@@ -91,7 +91,8 @@ def start_or_join(ray, settings: RaySettings) -> bool:  # noqa: ANN001 - the ray
             ray.init(address=target, **kwargs)
     else:
         with loopback_node(ray):
-            ray.init(num_cpus=settings.num_cpus, _node_ip_address=LOOPBACK, **kwargs)
+            # "local": always a new embedded instance, never a stray `ray start` cluster on this machine
+            ray.init(address="local", num_cpus=settings.num_cpus, _node_ip_address=LOOPBACK, **kwargs)
     if main_thread and callable(sigterm):  # Ray replaces it with a handler that dumps stacks
         signal.signal(signal.SIGTERM, sigterm)
     logger.info("ray resources: %s", ray.cluster_resources())

@@ -35,7 +35,7 @@ class MosStage(Stage):
     """Segment rows in; ``q_mos`` (OVRL), ``q_mos_sig``, ``q_mos_bak``, ``q_mos_model`` out (null if not scored)."""
 
     name = schema.StageName.MOS.value
-    resources = Resources(num_cpus=1.0, actor=True)
+    resources = Resources(num_cpus=1.0)
 
     def __init__(self, cfg: MosConfig, model_path: str | None = None) -> None:
         super().__init__()
