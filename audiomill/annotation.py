@@ -31,7 +31,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
 """Closed vocabularies of the categorical fields (transcript and language are open)."""
 
 PITCH_EDGES_HZ = (150.0, 220.0)  # low < 150 <= mid < 220 <= high
-RATE_EDGES_WPS = (2.2, 3.4)
+RATE_EDGES_WPS = (3.3, 5.0)  # words per active second (pauses excluded)
 SNR_EDGES_DB = (10.0, 20.0, 30.0)
 SNR_BAND_CENTRES_DB = {"lt10": 5.0, "10to20": 15.0, "20to30": 25.0, "ge30": 45.0}
 

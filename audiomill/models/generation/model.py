@@ -5,7 +5,8 @@ en_US male for English male low/mid voices when ``engine="auto"``, espeak-ng var
 the pitch label sets espeak's pitch (calibrated to Hz), the rate label sets words per minute (or
 Piper's length scale). The scene label is rendered after: reverberation (RT60 0.6 s) for
 ``reverberant``, then the labelled noise type at the centre of the labelled SNR band (none for
-``ge30``). Style is not rendered (no engine here has emotional prosody; see docs).
+``ge30``). Style maps to espeak's intonation range only (animated: x-high, calm: x-low); no engine here
+has emotional prosody.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from audiomill.models.generation import scene, voices
 
 Engine = Literal["auto", "espeak", "piper"]
 PITCH_CENTRES_HZ = {"low": 110.0, "mid": 180.0, "high": 250.0}
-RATE_CENTRES_WPS = {"slow": 1.8, "normal": 2.8, "fast": 3.9}
+RATE_CENTRES_WPS = {"slow": 2.8, "normal": 4.1, "fast": 5.8}
 REVERB_RT60_S = 0.6
 VERSION = "embedded-tts-v1"
 
@@ -86,7 +87,9 @@ class Generator:
         variant = "f3" if label.value(schema.ANN_GENDER) == "female" else "m3"
         voice = voices.espeak_voice(label.value(schema.ANN_LANGUAGE) or "en", variant)
         pitch = voices.espeak_pitch_for(voice, _target_pitch(label))
-        return voices.espeak(text, voice, speed_wpm=int(round(wps * voices.ESPEAK_WPM_PER_WPS)), pitch=pitch)
+        style_range = {"animated": "x-high", "calm": "x-low"}.get(label.value(schema.ANN_STYLE) or "", "")
+        return voices.espeak(text, voice, speed_wpm=int(round(wps * voices.ESPEAK_WPM_PER_WPS)), pitch=pitch,
+                             pitch_range=style_range)
 
 
 def _target_pitch(label: Annotation) -> float:
@@ -101,5 +104,5 @@ def _target_pitch(label: Annotation) -> float:
 def _target_rate(label: Annotation) -> float:
     item = label.fields[schema.ANN_RATE_BAND]
     if item.measure is not None and math.isfinite(item.measure) and ann.rate_band(item.measure) == item.value:
-        return float(np.clip(item.measure, 1.2, 5.0))
+        return float(np.clip(item.measure, 1.5, 8.0))
     return RATE_CENTRES_WPS.get(item.value or "", RATE_CENTRES_WPS["normal"])

@@ -25,7 +25,7 @@ ESPEAK_LANGUAGES = {"en": "en-us"}  # ISO code -> espeak-ng voice; others are us
 FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5")
 MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7")
 _CALIBRATION_TEXT = "This is a short test of my voice today."
-ESPEAK_WPM_PER_WPS = 60.0 / 0.78  # espeak's nominal words/min over the measured words/active s
+ESPEAK_WPM_PER_WPS = 41.5  # espeak-ng -s (words/min) per measured word per active second (175 -> 4.2)
 
 
 class EngineError(RuntimeError):
@@ -39,18 +39,26 @@ def _to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(audio, SAMPLE_RATE // g, rate // g).astype(np.float32)
 
 
-def espeak(text: str, voice: str, speed_wpm: int = 175, pitch: int = 50) -> np.ndarray:
-    """espeak-ng speech of ``text`` at 16 kHz (``voice`` like ``en-us+f3``, pitch 0..99)."""
+def espeak(text: str, voice: str, speed_wpm: int = 175, pitch: int = 50, pitch_range: str = "") -> np.ndarray:
+    """espeak-ng speech of ``text`` at 16 kHz (``voice`` like ``en-us+f3``, pitch 0..99);
+    ``pitch_range`` (SSML prosody range: x-low .. x-high) widens or flattens the intonation."""
     binary = shutil.which("espeak-ng")
     if binary is None:
         raise EngineError("espeak-ng not found on PATH; install the apt package 'espeak-ng'")
     cmd = [binary, "-v", voice, "-s", str(int(speed_wpm)), "-p", str(int(np.clip(pitch, 0, 99))),
            "--stdout", "--stdin"]
+    if pitch_range:
+        cmd.insert(1, "-m")
+        text = f'<speak><prosody range="{pitch_range}">{_xml_escape(text)}</prosody></speak>'
     proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, check=False)
     if proc.returncode != 0 or not proc.stdout:
         raise EngineError(f"espeak-ng failed for voice {voice!r}: {proc.stderr.decode('utf-8', 'replace')[:200]}")
     audio, rate = sf.read(io.BytesIO(proc.stdout), dtype="float32")
     return _to_16k(audio, rate)
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def espeak_voice(language: str, variant: str) -> str:
