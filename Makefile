@@ -30,6 +30,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	# speaker-encoder weights (Apache-2.0); --no-deps: only its pretrained.pt is read, and its
+	# declared librosa/webrtcvad deps are unused (webrtcvad needs setuptools<81 to import)
+	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	touch $(STAMP)
 
 demo: setup

@@ -1,0 +1,95 @@
+"""Speaker embeddings from Resemblyzer's pretrained d-vector encoder (weights from its PyPI package).
+
+The network (3-layer LSTM over 40 mel bands, linear + ReLU, L2 norm; 256 dims) and its
+preprocessing (volume normalised up to -30 dBFS, 25 ms / 10 ms power mel, 1.6 s partials at 1.3
+per second, embeddings averaged and renormalised) follow ``resemblyzer.VoiceEncoder``. Only the
+weights file ``pretrained.pt`` is read from the installed package: importing ``resemblyzer``
+itself needs librosa and webrtcvad, which this project does not otherwise use. Resemblyzer's
+webrtcvad silence trimming is not applied (segments here are already VAD-cut).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from audiomill.models.tokenizer.mel import mel_filters, stft_magnitude
+
+EMBEDDING_DIM = 256
+_N_FFT, _HOP, _MELS = 400, 160, 40
+_PARTIAL_FRAMES = 160
+_RATE, _MIN_COVERAGE = 1.3, 0.75
+_TARGET_DBFS = -30.0
+
+
+def weights_path() -> Path:
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the speaker encoder's weights ship in the PyPI package resemblyzer: "
+                                "pip install --no-deps resemblyzer==0.1.4")
+    path = Path(list(spec.submodule_search_locations)[0], "pretrained.pt")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; reinstall resemblyzer==0.1.4")
+    return path
+
+
+class SpeakerEncoder:
+    """``embed(audio)``: a unit-norm 256-d float32 d-vector for a 16 kHz clip."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self._lstm = torch.nn.LSTM(_MELS, 256, 3, batch_first=True)
+        self._linear = torch.nn.Linear(256, EMBEDDING_DIM)
+        state = torch.load(weights_path(), map_location="cpu", weights_only=True)["model_state"]
+        self._lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
+        self._linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
+        self._lstm.eval()
+        self._linear.eval()
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        import torch
+
+        wav = _normalize_volume(np.asarray(audio, np.float32))
+        starts, stop = _partial_starts(len(wav))
+        wav = np.pad(wav, (0, max(0, stop * _HOP - len(wav))))
+        power = stft_magnitude(wav, _N_FFT, _HOP) ** 2
+        mel = (power @ _mel_bank().T).astype(np.float32)
+        partials = np.stack([mel[s:s + _PARTIAL_FRAMES] for s in starts])
+        with torch.no_grad():
+            _, (hidden, _) = self._lstm(torch.from_numpy(partials))
+            raw = torch.relu(self._linear(hidden[-1]))
+            embeds = (raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-9)).numpy()
+        mean = embeds.mean(axis=0)
+        return (mean / max(float(np.linalg.norm(mean)), 1e-9)).astype(np.float32)
+
+
+@functools.cache
+def _mel_bank() -> np.ndarray:
+    return mel_filters(_N_FFT, _MELS)
+
+
+def _normalize_volume(wav: np.ndarray) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) if wav.size else 0.0
+    if rms <= 0.0:
+        return wav
+    gain_db = _TARGET_DBFS - 20.0 * np.log10(rms)
+    return wav * np.float32(10 ** (gain_db / 20)) if gain_db > 0 else wav
+
+
+def _partial_starts(num_samples: int) -> tuple[list[int], int]:
+    """Mel-frame starts of the 1.6 s partials and the frame count they need (Resemblyzer's rule)."""
+    n_frames = int(np.ceil((num_samples + 1) / _HOP))
+    step = int(np.round((16_000 / _RATE) / _HOP))
+    starts = list(range(0, max(1, n_frames - _PARTIAL_FRAMES + step + 1), step))
+    coverage = (num_samples - starts[-1] * _HOP) / (_PARTIAL_FRAMES * _HOP)
+    if coverage < _MIN_COVERAGE and len(starts) > 1:
+        starts.pop()
+    return starts, starts[-1] + _PARTIAL_FRAMES
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
