@@ -40,3 +40,19 @@ def part_file(root: str, part_id: int, name: str) -> str:
 
 def marker_uri(root: str, part_id: int) -> str:
     return part_file(root, part_id, DONE_MARKER)
+
+
+LABELS_DIR = "labels"  # self-labeling rounds: labels/round-NNN/ (never inside the shards)
+SEED_DIR = "seed"  # labels/seed/: features + known answers of the seed and held-out sets
+
+
+def labels_dir(root: str) -> str:
+    return storage.join(root, LABELS_DIR)
+
+
+def round_dir(root: str, number: int) -> str:
+    return storage.join(root, LABELS_DIR, f"round-{number:03d}")
+
+
+def seed_dir(root: str) -> str:
+    return storage.join(root, LABELS_DIR, SEED_DIR)

@@ -262,6 +262,7 @@ def model_column(field: str) -> str:
 # -- self-labeling rounds: verification (labels/round-NNN/verify.parquet) ------------------------
 ROUND = "round"
 VER_CONTENT_STATE_DIST = "ver_content_state_dist"  # DTW over encoder states, original vs re-synthesis (0..2)
+VER_CONTENT_MARGIN = "ver_content_margin"  # median DTW to other clips' re-syntheses minus the own one
 VER_CONTENT_TOKEN_DIST = "ver_content_token_dist"  # normalized token edit distance (0..1); null: no tokenizer
 VER_ROUNDTRIP_WER = "ver_roundtrip_wer"  # ASR(re-synthesis) vs the annotated transcript
 VER_ROUNDTRIP_AGREE = "ver_roundtrip_agree"  # share of attribute fields the re-synthesis gives back (0..1)
@@ -272,6 +273,7 @@ VER_PITCH_ORIG_HZ = "ver_pitch_orig_hz"
 VER_PITCH_SYNTH_HZ = "ver_pitch_synth_hz"
 VER_PITCH_DIFF_ST = "ver_pitch_diff_st"  # |original - re-synthesis| in semitones
 VER_RATE_RATIO = "ver_rate_ratio"  # active speech seconds, original / re-synthesis
+VER_ACTIVE_ORIG_S = "ver_active_orig_s"  # active speech seconds of the original
 VER_SNR_ORIG_DB = "ver_snr_orig_db"
 VER_SNR_SYNTH_DB = "ver_snr_synth_db"
 VER_DECAY_ORIG = "ver_decay_orig_db_s"  # energy decay rate (reverb measure), dB/s

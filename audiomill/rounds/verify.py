@@ -2,11 +2,13 @@
 
 Checks (thresholds in ``RoundConfig.thresholds``), each decided from audio, never from the text:
 
-- content: DTW distance over encoder states of original vs re-synthesis, and the semantic-token
+- content: DTW distance over encoder states of original vs re-synthesis, its margin to the
+  re-syntheses of other transcripts in the same batch (voice and length effects cancel), and the semantic-token
   edit distance when a tokenizer is given (a wrong transcript, spoken clearly, still disagrees
   with the original's sounds);
-- speaker: P(labelled gender) from the attribute heads on the original (is the label right?) and
-  the f0 of original vs re-synthesis (rendered at the labelled pitch); the embedding cosine is
+- speaker: P(labelled gender) from the attribute heads (speaker embedding + pooled states +
+  pitch, never the words) on the original vs on the re-synthesis rendered with that gender, and
+  the f0 of both (the re-synthesis is rendered at the labelled pitch); the embedding cosine is
   recorded (the default generator does not clone voices, so it gates nothing);
 - rate: active speech seconds of original vs re-synthesis (rendered at the labelled rate);
 - scene: SNR and decay rate (reverb) measured on both (the re-synthesis carries the labelled scene);
@@ -78,7 +80,10 @@ def _log_ratio(a: float, b: float) -> float | None:
     return abs(math.log10(a / b)) if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b) else None
 
 
-def scores(label: Annotation, original: Side, synth: Side, t: VerifyThresholds) -> dict[str, float | None]:
+def scores(label: Annotation, original: Side, synth: Side, t: VerifyThresholds,
+           foils: list[Side] = ()) -> dict[str, float | None]:
+    """Every score of one clip. ``foils``: re-syntheses of *other* transcripts from the same batch;
+    the content margin is how much closer the own re-synthesis is than their median."""
     o, s = original.features.measures, synth.features.measures
     cap = lambda v: min(v, t.snr_cap_db) if math.isfinite(v) else t.snr_cap_db  # noqa: E731
     gender = label.value(schema.ANN_GENDER)
@@ -87,8 +92,11 @@ def scores(label: Annotation, original: Side, synth: Side, t: VerifyThresholds) 
              if synth.annotation is not None and rendered else None)
     token_dist = (token_edit_distance(original.tokens, synth.tokens)
                   if original.tokens is not None and synth.tokens is not None else None)
+    own = state_dtw_distance(original.features.states, synth.features.states)
+    foil_dists = [state_dtw_distance(original.features.states, f.features.states) for f in foils]
     return {
-        schema.VER_CONTENT_STATE_DIST: state_dtw_distance(original.features.states, synth.features.states),
+        schema.VER_CONTENT_STATE_DIST: own,
+        schema.VER_CONTENT_MARGIN: float(np.median(foil_dists)) - own if foil_dists else None,
         schema.VER_CONTENT_TOKEN_DIST: token_dist,
         schema.VER_ROUNDTRIP_WER: (word_error_rate(label.value(schema.ANN_TRANSCRIPT) or "",
                                                    synth.annotation.value(schema.ANN_TRANSCRIPT) or "")
@@ -101,6 +109,7 @@ def scores(label: Annotation, original: Side, synth: Side, t: VerifyThresholds) 
         schema.VER_PITCH_SYNTH_HZ: s.pitch.median_hz if math.isfinite(s.pitch.median_hz) else None,
         schema.VER_PITCH_DIFF_ST: _semitones(o.pitch.median_hz, s.pitch.median_hz),
         schema.VER_RATE_RATIO: o.active_s / s.active_s if s.active_s > 0 else None,
+        schema.VER_ACTIVE_ORIG_S: o.active_s,
         schema.VER_SNR_ORIG_DB: cap(o.snr_db),
         schema.VER_SNR_SYNTH_DB: cap(s.snr_db),
         schema.VER_DECAY_ORIG: o.decay_db_s if math.isfinite(o.decay_db_s) else None,
@@ -114,20 +123,24 @@ def _at_most(value: float | None, limit: float) -> bool:
 
 def decide(sc: dict[str, float | None], t: VerifyThresholds) -> Verdict:
     """Apply the thresholds to the scores; a missing score (None) never rejects by itself."""
+    margin = sc[schema.VER_CONTENT_MARGIN]
     content = (sc[schema.VER_CONTENT_STATE_DIST] <= t.content_max_state_dist
+               and (margin is None or margin >= t.content_min_margin)
                and _at_most(sc[schema.VER_CONTENT_TOKEN_DIST], t.content_max_token_dist))
     p_orig, p_synth = sc[schema.VER_GENDER_P_ORIG], sc[schema.VER_GENDER_P_SYNTH]
-    speaker = (p_orig is None or p_orig >= t.gender_min_p) and _at_most(sc[schema.VER_PITCH_DIFF_ST],
-                                                                           t.pitch_max_diff_st)
+    gap = abs(p_orig - p_synth) if p_orig is not None and p_synth is not None else None
+    speaker = _at_most(gap, t.gender_max_gap) and _at_most(sc[schema.VER_PITCH_DIFF_ST], t.pitch_max_diff_st)
     ratio = sc[schema.VER_RATE_RATIO]
     rate = ratio is None or 1 / t.rate_max_ratio <= ratio <= t.rate_max_ratio
     decay = _log_ratio(sc[schema.VER_DECAY_ORIG] or math.nan, sc[schema.VER_DECAY_SYNTH] or math.nan)
+    if (sc[schema.VER_ACTIVE_ORIG_S] or 0.0) < t.decay_min_active_s:
+        decay = None  # too little speech for a decay estimate
     scene = (abs(sc[schema.VER_SNR_ORIG_DB] - sc[schema.VER_SNR_SYNTH_DB]) <= t.snr_max_diff_db
              and _at_most(decay, t.decay_max_log10_ratio))
     agree = sc[schema.VER_ROUNDTRIP_AGREE]
     roundtrip = (_at_most(sc[schema.VER_ROUNDTRIP_WER], t.roundtrip_max_wer)
                  and (agree is None or agree >= t.roundtrip_min_agree)
-                 and (p_synth is None or p_synth >= t.gender_min_p))
+                 and (p_synth is None or p_synth >= t.gender_min_p_synth))
     reasons = [reason.value for ok, reason in ((content, VerifyReason.CONTENT_MISMATCH),
                                                 (speaker, VerifyReason.SPEAKER_MISMATCH),
                                                 (rate or not content, VerifyReason.RATE_MISMATCH),
@@ -138,8 +151,9 @@ def decide(sc: dict[str, float | None], t: VerifyThresholds) -> Verdict:
     return Verdict(sc, checks, tuple(reasons))
 
 
-def verify(label: Annotation, original: Side, synth: Side, t: VerifyThresholds) -> Verdict:
-    return decide(scores(label, original, synth, t), t)
+def verify(label: Annotation, original: Side, synth: Side, t: VerifyThresholds,
+           foils: list[Side] = ()) -> Verdict:
+    return decide(scores(label, original, synth, t, foils), t)
 
 
 def failed(reason: VerifyReason, detail_scores: dict[str, float | None] | None = None) -> Verdict:
@@ -151,7 +165,7 @@ def failed(reason: VerifyReason, detail_scores: dict[str, float | None] | None =
 
 
 VERIFY_SCORE_COLUMNS = (
-    schema.VER_CONTENT_STATE_DIST, schema.VER_CONTENT_TOKEN_DIST, schema.VER_ROUNDTRIP_WER,
+    schema.VER_CONTENT_STATE_DIST, schema.VER_CONTENT_MARGIN, schema.VER_CONTENT_TOKEN_DIST, schema.VER_ROUNDTRIP_WER,
     schema.VER_ROUNDTRIP_AGREE, schema.VER_SPEAKER_COS, schema.VER_GENDER_P_ORIG, schema.VER_GENDER_P_SYNTH,
-    schema.VER_PITCH_ORIG_HZ, schema.VER_PITCH_SYNTH_HZ, schema.VER_PITCH_DIFF_ST, schema.VER_RATE_RATIO,
+    schema.VER_PITCH_ORIG_HZ, schema.VER_PITCH_SYNTH_HZ, schema.VER_PITCH_DIFF_ST, schema.VER_RATE_RATIO, schema.VER_ACTIVE_ORIG_S,
     schema.VER_SNR_ORIG_DB, schema.VER_SNR_SYNTH_DB, schema.VER_DECAY_ORIG, schema.VER_DECAY_SYNTH)

@@ -1,7 +1,7 @@
 """The embedded generation model: speaks an annotation back, then renders its scene on top.
 
 The speaker profile maps to engine controls: language + gender pick the voice (Piper's neural
-en_US male for English male low/mid voices when ``engine="auto"``, espeak-ng variants otherwise),
+en_US male for English male voices within 3 semitones of its pitch when ``engine="auto"``, espeak-ng variants otherwise),
 the pitch label sets espeak's pitch (calibrated to Hz), the rate label sets words per minute (or
 Piper's length scale). The scene label is rendered after: reverberation (RT60 0.6 s) for
 ``reverberant``, then the labelled noise type at the centre of the labelled SNR band (none for
@@ -27,6 +27,7 @@ Engine = Literal["auto", "espeak", "piper"]
 PITCH_CENTRES_HZ = {"low": 110.0, "mid": 180.0, "high": 250.0}
 RATE_CENTRES_WPS = {"slow": 2.8, "normal": 4.1, "fast": 5.8}
 REVERB_RT60_S = 0.6
+PIPER_MAX_ST = 3.0  # Piper's voice has one pitch: used only for profiles within this many semitones
 VERSION = "embedded-tts-v1"
 
 
@@ -78,7 +79,9 @@ class Generator:
         if self.engine != "auto":
             return self.engine
         male_en = label.value(schema.ANN_GENDER) == "male" and label.value(schema.ANN_LANGUAGE) == "en"
-        return "piper" if male_en and label.value(schema.ANN_PITCH_BAND) in ("low", None) else "espeak"
+        if not male_en:
+            return "espeak"
+        return "piper" if abs(12 * math.log2(_target_pitch(label) / voices.piper_pitch_hz())) <= PIPER_MAX_ST else "espeak"
 
     def _speak(self, text: str, label: Annotation, engine: str) -> np.ndarray:
         wps = _target_rate(label)

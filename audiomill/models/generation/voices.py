@@ -106,3 +106,9 @@ def piper(text: str, length_scale: float = 1.0) -> np.ndarray:
     if not chunks:
         raise EngineError(f"Piper produced no audio for {text[:40]!r}")
     return _to_16k(np.concatenate(chunks), voice.config.sample_rate)
+
+
+@functools.cache
+def piper_pitch_hz() -> float:
+    """Median f0 of the Piper voice (measured once on a calibration sentence)."""
+    return float(pitch_stats(piper(_CALIBRATION_TEXT)).median_hz)

@@ -1,6 +1,7 @@
-"""Speaker embeddings from Resemblyzer's shipped d-vector encoder (Apache-2.0, ~17 MB in the wheel).
+"""Speaker embeddings for the understanding model: the tokenizer's Resemblyzer d-vector encoder.
 
-256-dim, L2-normalised; cosine similarity compares voices. The encoder loads once per process.
+One encoder per process (256-dim, L2-normalised; weights from the ``resemblyzer`` wheel, read
+without importing resemblyzer itself). Cosine similarity compares voices.
 """
 
 from __future__ import annotations
@@ -9,37 +10,25 @@ import functools
 
 import numpy as np
 
-EMBEDDING_DIM = 256
+from audiomill.models.tokenizer.speaker import EMBEDDING_DIM, SpeakerEncoder, cosine_similarity
+
 MODEL_ID = "resemblyzer-0.1.4"
-
-
-class SpeakerEncoderMissing(RuntimeError):
-    """Resemblyzer is not installed."""
+MIN_SAMPLES = 1600  # 0.1 s
 
 
 @functools.cache
-def _encoder():  # noqa: ANN202 - resemblyzer.VoiceEncoder
-    try:
-        from resemblyzer import VoiceEncoder
-    except ImportError as err:
-        raise SpeakerEncoderMissing("speaker embeddings need `pip install --no-deps resemblyzer==0.1.4 "
-                                    "librosa webrtcvad-wheels` (its weights ship in the wheel)") from err
-    import torch
-
-    torch.set_num_threads(1)
-    return VoiceEncoder("cpu", verbose=False)
+def _encoder() -> SpeakerEncoder:
+    return SpeakerEncoder()
 
 
 def speaker_embedding(audio: np.ndarray) -> np.ndarray:
-    """One L2-normalised embedding (256,) for a 16 kHz clip (peak-normalised first)."""
+    """One unit-norm embedding (256,) of a 16 kHz clip; zeros for silence or under 0.1 s."""
     audio = np.asarray(audio, dtype=np.float32)
-    peak = float(np.abs(audio).max(initial=0.0))
-    if peak <= 0 or audio.size < 1600:
+    if audio.size < MIN_SAMPLES or not np.any(audio):
         return np.zeros(EMBEDDING_DIM, np.float32)
-    embedding = _encoder().embed_utterance(audio / peak * 0.9)
-    return np.asarray(embedding, dtype=np.float32)
+    return _encoder().embed(audio)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
+    """Cosine similarity; 0 when either embedding is all zeros."""
+    return cosine_similarity(a, b) if np.any(a) and np.any(b) else 0.0
