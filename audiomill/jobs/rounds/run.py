@@ -66,7 +66,7 @@ def run_round(ctx: RoundContext, on_phase: PhaseCallback | None = None,
         summaries[phase] = summary
         if on_phase:
             on_phase(ctx.number, phase, summary)
-        if phase == stop_after:
+        if phase == stop_after and "skipped" not in summary:
             break
     return RoundOutcome(ctx.number, tuple(ran), summaries)
 
@@ -89,6 +89,6 @@ def run_rounds(dataset: str, cfg: RoundConfig, rounds: int, on_phase: PhaseCallb
             outcome = run_round(ctx, on_phase, stop_after)
             outcomes.append(outcome)
             full_rounds += 0 if ctx.bootstrap else 1
-            if stop_after and stop_after in outcome.ran:
+            if stop_after and stop_after in outcome.ran and not ctx.bootstrap:
                 break
     return outcomes
