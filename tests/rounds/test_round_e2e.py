@@ -20,7 +20,7 @@ from audiomill.rounds.config import RoundConfig
 from audiomill.rounds.store import PHASES
 from audiomill.testing.rounds import make_round_dataset
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # ~4 Ray Train runs; slow on a loaded machine
 
 
 def _config(registry: Path) -> RoundConfig:
