@@ -219,6 +219,29 @@ class DiarizeConfig(_Section):
         return self
 
 
+class TokenizeConfig(_Section):
+    """Semantic tokens per kept segment with a trained tokenizer (``audiomill tokenizer train``).
+
+    Tokens go to sidecar tables ``tokens/<model>/part-*.parquet`` keyed by segment key; shards
+    are never rewritten. Segments too short, silent or with NaN samples get a reason instead.
+    """
+
+    enabled: bool = False
+    tokenizer: str = Field("", description="tokenizer dir or registry ref name@version|stage")
+    min_duration_s: float = Field(0.2, ge=0.04, description="shorter segments get too_short")
+    silence_dbfs: float = Field(-60.0, le=0, description="segments whose loudest 40 ms frame is "
+                                "below this RMS level (dBFS) get silent")
+    threads: int = Field(1, ge=1, le=256, description="CTranslate2 threads per tokenize worker")
+    device: Literal["cpu", "cuda"] = "cpu"
+
+    @model_validator(mode="after")
+    def _check_tokenizer(self) -> "TokenizeConfig":
+        if self.enabled and not self.tokenizer.strip():
+            raise ValueError("tokenizer is required when tokenize.enabled (a tokenizer dir or a "
+                             "registry ref such as speech-tokens@production)")
+        return self
+
+
 class ModelsConfig(_Section):
     """Where versioned models live (``audiomill models``) and where remote ones are cached."""
 

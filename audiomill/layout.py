@@ -42,6 +42,22 @@ def marker_uri(root: str, part_id: int) -> str:
     return part_file(root, part_id, DONE_MARKER)
 
 
+TOKENS_DIR = "tokens"  # sidecar token tables: tokens/<model id>/part-NNNNNN.parquet
+
+
+def tokens_dir(root: str, model_id: str) -> str:
+    """Where the token tables of tokenizer ``model_id`` (``name@3``) live under a dataset."""
+    if "/" in model_id or model_id in ("", ".", ".."):
+        raise ValueError(f"model id {model_id!r} cannot name a directory")
+    return storage.join(root, TOKENS_DIR, model_id)
+
+
+def token_part_uri(root: str, model_id: str, part_id: int) -> str:
+    return storage.join(tokens_dir(root, model_id), f"part-{part_id:06d}.parquet")
+
+
+def token_marker_uri(root: str, model_id: str, part_id: int) -> str:
+    return storage.join(tokens_dir(root, model_id), f"part-{part_id:06d}{DONE_MARKER}")
 LABELS_DIR = "labels"  # self-labeling rounds: labels/round-NNN/ (never inside the shards)
 SEED_DIR = "seed"  # labels/seed/: features + known answers of the seed and held-out sets
 

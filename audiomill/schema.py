@@ -44,6 +44,9 @@ class RejectReason(str, enum.Enum):
     NETWORK_ERROR = "network_error"
     TIMEOUT = "timeout"
     BAD_CONTENT_TYPE = "bad_content_type"
+    # tokenize
+    SILENT = "silent"  # a segment with no signal above tokenize.silence_dbfs
+    INVALID_AUDIO = "invalid_audio"  # NaN/inf samples
 
 
 class Stage(str, enum.Enum):
@@ -60,6 +63,7 @@ class Stage(str, enum.Enum):
     POLICY = "policy"
     DEDUP = "dedup"
     WRITE = "write"
+    TOKENIZE = "tokenize"
 
 
 # -- source columns (one per input file/object/member) -------------------------------------------
@@ -222,6 +226,25 @@ REJECT_SCHEMA = pa.schema(
 )
 """One row per rejected source (key null) or rejected segment (key set)."""
 
+# -- tokenize: sidecar token tables (tokens/<model>/part-*.parquet), one row per segment key ------
+TOK_TOKENS = "tok_tokens"  # list<int16>: semantic token ids at tok_fps
+TOK_NUM_TOKENS = "tok_num_tokens"
+TOK_FPS = "tok_fps"  # tokens per second (25.0)
+TOK_MODEL = "tok_model"  # tokenizer "name@version" or "dir@sha256:<12 hex>"
+TOK_SKIP_REASON = "tok_skip_reason"  # RejectReason code when a segment got no tokens (it stays kept)
+TOK_SKIP_DETAIL = "tok_skip_detail"
+TOK_COLUMNS = (TOK_TOKENS, TOK_NUM_TOKENS, TOK_FPS, TOK_MODEL, TOK_SKIP_REASON, TOK_SKIP_DETAIL)
+TOKEN_TABLE_SCHEMA = pa.schema([
+    pa.field(KEY, pa.string(), nullable=False),
+    pa.field(TOK_TOKENS, pa.list_(pa.int16())),
+    pa.field(TOK_NUM_TOKENS, pa.int32()),
+    pa.field(TOK_FPS, pa.float32()),
+    pa.field(TOK_MODEL, pa.string()),
+    pa.field(TOK_SKIP_REASON, pa.string()),
+    pa.field(TOK_SKIP_DETAIL, pa.string()),
+])
+"""Rows of a token table: tokens of a segment, or null tokens and a skip reason. Skipping never
+rejects the segment itself: tokens are a sidecar, the audio stays in the dataset."""
 # -- self-labeling rounds: annotations (labels/round-NNN/annotations.parquet) --------------------
 # Every field ``f`` is three columns: ``ann_<f>`` (value), ``ann_<f>_conf`` (0..1, the producing
 # model's confidence) and ``ann_<f>_model`` (name@version of what produced it). Numeric companions

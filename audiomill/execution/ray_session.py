@@ -49,7 +49,7 @@ def _init(ray, settings: RaySettings) -> bool:  # noqa: ANN001 - the ray module
     elif os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster, whatever num_cpus says
         ray.init(address="auto", **kwargs)
     else:
-        # address="local": always a new embedded instance, never another user's Ray on this machine
+        # "local": always a new embedded instance, never a stray `ray start` cluster on this machine
         ray.init(address="local", num_cpus=settings.num_cpus, _node_ip_address=LOOPBACK, **kwargs)
     logger.info("ray resources: %s", ray.cluster_resources())
     return True

@@ -65,6 +65,9 @@ class TokenDecoder(nn.Module):
     def decode(self, tokens: np.ndarray, speaker: np.ndarray) -> np.ndarray:
         """(T,) ids + (speaker_dim,) embedding -> (4T, n_mels) float32 log-mel."""
         self.eval()
+        from audiomill.models.tokenizer.mel import torch_threads
+
         ids = torch.from_numpy(np.asarray(tokens, np.int64))[None]
-        spk = torch.from_numpy(np.asarray(speaker, np.float32))[None]
-        return self(ids, spk)[0].numpy()
+        spk = torch.from_numpy(np.array(speaker, np.float32))[None]
+        with torch_threads():
+            return self(ids, spk)[0].numpy()

@@ -36,7 +36,14 @@ class Codebook:
         return math.log2(self.size)
 
     def assign(self, states: np.ndarray) -> np.ndarray:
-        """Nearest centroid id (int32) of each (frames, D) state row."""
+        """Nearest centroid id (int32) of each (frames, D) state row (one BLAS thread: the same
+        ids whatever the process's thread settings)."""
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            return self._assign(states)
+
+    def _assign(self, states: np.ndarray) -> np.ndarray:
         out = np.empty(states.shape[0], np.int32)
         norms = (self.centroids.astype(np.float64) ** 2).sum(axis=1)
         for start in range(0, states.shape[0], _ASSIGN_CHUNK):

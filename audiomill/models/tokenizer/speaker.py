@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiomill.models.tokenizer.mel import mel_filters, stft_magnitude
+from audiomill.models.tokenizer.mel import mel_filters, stft_magnitude, torch_threads
 
 EMBEDDING_DIM = 256
 _N_FFT, _HOP, _MELS = 400, 160, 40
@@ -59,7 +59,7 @@ class SpeakerEncoder:
         power = stft_magnitude(wav, _N_FFT, _HOP) ** 2
         mel = (power @ _mel_bank().T).astype(np.float32)
         partials = np.stack([mel[s:s + _PARTIAL_FRAMES] for s in starts])
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads():
             _, (hidden, _) = self._lstm(torch.from_numpy(partials))
             raw = torch.relu(self._linear(hidden[-1]))
             embeds = (raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-9)).numpy()

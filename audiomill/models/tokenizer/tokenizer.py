@@ -82,7 +82,7 @@ class SemanticTokenizer:
     ``version`` is the model id to record next to tokens (``name@3`` or ``dir@sha256:...``).
     """
 
-    def __init__(self, directory: str, version: str, options: EncoderOptions | None = None,
+    def __init__(self, directory: str, version: str, *, device: str = "cpu", threads: int = 1,
                  vocoder: str = "", registry: str = "") -> None:
         self.directory = Path(directory)
         path = self.directory / CONFIG_FILE
@@ -97,20 +97,24 @@ class SemanticTokenizer:
         self.codebook_size = int(self.config["codebook_size"])
         self.codebook = Codebook.load(str(self.directory / CODEBOOK_FILE))
         self.mel_config = MelConfig(**self.config["mel"])
-        window = float(self.config["encoder"]["window_s"])
-        self._options = options or EncoderOptions(window_s=window)
-        if self._options.window_s != window:
-            raise ValueError(f"the tokenizer was trained with window_s={window}; encoding must use it too")
+        self._options = EncoderOptions(window_s=float(self.config["encoder"]["window_s"]), device=device,
+                                       compute_type="int8" if device == "cpu" else "int8_float16",
+                                       threads=threads)
         self._vocoder_spec, self._registry = vocoder, registry
 
     @classmethod
-    def load(cls, ref_or_dir: str, registry: str = "", *, options: EncoderOptions | None = None,
+    def load(cls, ref_or_dir: str, registry: str = "", *, device: str = "cpu", threads: int = 1,
              vocoder: str = "") -> SemanticTokenizer:
-        """A tokenizer from a directory or a registry reference (``name@production``, ``name@3``)."""
+        """A tokenizer from a directory or a registry reference (``name@production``, ``name@3``).
+
+        ``device``/``threads`` say where the encoder runs (CTranslate2: ``cpu`` int8 or ``cuda``);
+        ``vocoder`` is ``griffin-lim`` (default) or a vocoder directory / registry reference.
+        """
         from audiomill.models.registry import resolve_model
 
         resolved = resolve_model(ref_or_dir, registry)
-        return cls(resolved.local_dir(MODEL_CACHE), resolved.model_id, options, vocoder, registry)
+        return cls(resolved.local_dir(MODEL_CACHE), resolved.model_id, device=device, threads=threads,
+                   vocoder=vocoder, registry=registry)
 
     @property
     def bitrate_bps(self) -> float:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from audiomill.models.tokenizer.mel import MelConfig, mel_filters
+from audiomill.models.tokenizer.mel import MelConfig, mel_filters, torch_threads
 from audiomill.schema import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,10 @@ class GriffinLim:
         self._inverse = np.linalg.pinv(mel_filters(cfg.n_fft, cfg.n_mels)).astype(np.float32)
 
     def __call__(self, log_mel: np.ndarray) -> np.ndarray:
+        with torch_threads():
+            return self._reconstruct(log_mel)
+
+    def _reconstruct(self, log_mel: np.ndarray) -> np.ndarray:
         import torch
 
         if len(log_mel) == 0:
