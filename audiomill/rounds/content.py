@@ -5,8 +5,8 @@ Two measures, both over representations that ignore who speaks more than what is
 - ``state_dtw_distance``: dynamic time warping over frame states (e.g. Whisper encoder states),
   cosine cost after removing each clip's mean state (the speaker/channel offset), symmetric steps
   (diagonal weight 2), normalised by ``n + m``: 0 for identical sequences, ~1 for unrelated ones;
-- ``token_edit_distance``: Levenshtein distance between semantic-token sequences (consecutive
-  repeats collapsed) over the longer length, 0..1.
+- ``token_edit_distance`` (the tokenizer's ``compare`` module): Levenshtein distance between
+  semantic-token sequences (consecutive repeats collapsed) over the longer length, 0..1.
 
 Both compare the re-synthesis with the ORIGINAL audio, so a wrong transcript spoken clearly does
 not agree with itself.
@@ -15,9 +15,12 @@ not agree with itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import numpy as np
+
+from audiomill.models.tokenizer.compare import edit_distance, token_edit_distance
+
+__all__ = ["state_dtw_distance", "dtw_cost", "token_edit_distance", "word_error_rate", "normalize_words"]
 
 
 def _normalised(states: np.ndarray) -> np.ndarray:
@@ -50,35 +53,6 @@ def dtw_cost(cost: np.ndarray) -> float:
     return float(acc[n, m])
 
 
-def collapse_repeats(tokens: Sequence[int]) -> list[int]:
-    out: list[int] = []
-    for t in tokens:
-        if not out or out[-1] != t:
-            out.append(int(t))
-    return out
-
-
-def levenshtein(x: Sequence[int], y: Sequence[int]) -> int:
-    """Edit distance (unit costs), one numpy row per element of ``x``."""
-    y_arr = np.asarray(list(y), dtype=np.int64)
-    ramp = np.arange(1, len(y_arr) + 1)
-    previous = np.arange(len(y_arr) + 1)
-    for i, token in enumerate(x, start=1):
-        best = np.minimum(previous[:-1] + (y_arr != token), previous[1:] + 1)
-        current = np.empty_like(previous)
-        current[0] = i
-        # insertions run left to right: current[j] = min_k<=j (best[k] + j - k), and i + j
-        current[1:] = np.minimum(np.minimum.accumulate(best - ramp) + ramp, i + ramp)
-        previous = current
-    return int(previous[-1])
-
-
-def token_edit_distance(a: Sequence[int], b: Sequence[int]) -> float:
-    """Levenshtein distance of the repeat-collapsed sequences / the longer one's length (0..1)."""
-    x, y = collapse_repeats(a), collapse_repeats(b)
-    return levenshtein(x, y) / max(len(x), len(y)) if (x or y) else 0.0
-
-
 def normalize_words(text: str) -> list[str]:
     return re.sub(r"[^\w\s']", " ", (text or "").lower()).split()
 
@@ -89,4 +63,4 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     ref, hyp = normalize_words(reference), normalize_words(hypothesis)
     vocab: dict[str, int] = {}
     ids = lambda words: [vocab.setdefault(w, len(vocab)) for w in words]  # noqa: E731
-    return levenshtein(ids(ref), ids(hyp)) / max(len(ref), 1) if (ref or hyp) else 0.0
+    return edit_distance(np.asarray(ids(ref)), np.asarray(ids(hyp))) / max(len(ref), 1) if (ref or hyp) else 0.0
