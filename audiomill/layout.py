@@ -80,3 +80,17 @@ def token_part_uri(root: str, model_id: str, part_id: int) -> str:
 
 def token_marker_uri(root: str, model_id: str, part_id: int) -> str:
     return storage.join(tokens_dir(root, model_id), f"part-{part_id:06d}{DONE_MARKER}")
+LABELS_DIR = "labels"  # self-labeling rounds: labels/round-NNN/ (never inside the shards)
+SEED_DIR = "seed"  # labels/seed/: features + known answers of the seed and held-out sets
+
+
+def labels_dir(root: str) -> str:
+    return storage.join(root, LABELS_DIR)
+
+
+def round_dir(root: str, number: int) -> str:
+    return storage.join(root, LABELS_DIR, f"round-{number:03d}")
+
+
+def seed_dir(root: str) -> str:
+    return storage.join(root, LABELS_DIR, SEED_DIR)

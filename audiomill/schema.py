@@ -292,3 +292,79 @@ TOKEN_TABLE_SCHEMA = pa.schema([
 ])
 """Rows of a token table: tokens of a segment, or null tokens and a skip reason. Skipping never
 rejects the segment itself: tokens are a sidecar, the audio stays in the dataset."""
+# -- self-labeling rounds: annotations (labels/round-NNN/annotations.parquet) --------------------
+# Every field ``f`` is three columns: ``ann_<f>`` (value), ``ann_<f>_conf`` (0..1, the producing
+# model's confidence) and ``ann_<f>_model`` (name@version of what produced it). Numeric companions
+# (``ann_pitch_hz``, ``ann_rate_wps``, ``ann_snr_db``) carry the measurement a band was cut from.
+ANNOTATION_SCHEMA_VERSION = 1
+ANN_SCHEMA_VERSION = "ann_schema_version"
+ANN_PREFIX = "ann_"
+ANN_CONF_SUFFIX = "_conf"
+ANN_MODEL_SUFFIX = "_model"
+ANN_TRANSCRIPT = "ann_transcript"
+ANN_LANGUAGE = "ann_language"  # ISO 639-1
+ANN_GENDER = "ann_gender"  # female | male
+ANN_AGE_BAND = "ann_age_band"  # child | adult | senior
+ANN_PITCH_BAND = "ann_pitch_band"  # low | mid | high
+ANN_PITCH_HZ = "ann_pitch_hz"  # median f0 of voiced frames, Hz
+ANN_RATE_BAND = "ann_rate_band"  # slow | normal | fast
+ANN_RATE_WPS = "ann_rate_wps"  # words per second of active speech
+ANN_STYLE = "ann_style"  # emotion/style: neutral | animated | calm
+ANN_SCENE = "ann_scene"  # quiet | noisy | reverberant
+ANN_NOISE_TYPE = "ann_noise_type"  # none | white | pink | babble | hum | music
+ANN_SNR_BAND = "ann_snr_band"  # lt10 | 10to20 | 20to30 | ge30 (dB)
+ANN_SNR_DB = "ann_snr_db"  # estimated speech-to-noise ratio, dB
+ANNOTATION_FIELDS = (ANN_TRANSCRIPT, ANN_LANGUAGE, ANN_GENDER, ANN_AGE_BAND, ANN_PITCH_BAND,
+                     ANN_RATE_BAND, ANN_STYLE, ANN_SCENE, ANN_NOISE_TYPE, ANN_SNR_BAND)
+ANNOTATION_MEASURES = {ANN_PITCH_BAND: ANN_PITCH_HZ, ANN_RATE_BAND: ANN_RATE_WPS, ANN_SNR_BAND: ANN_SNR_DB}
+
+
+def conf_column(field: str) -> str:
+    """Confidence column (0..1) of annotation field ``field``."""
+    return f"{field}{ANN_CONF_SUFFIX}"
+
+
+def model_column(field: str) -> str:
+    """Column naming the model version (``name@version``) that produced ``field``."""
+    return f"{field}{ANN_MODEL_SUFFIX}"
+
+
+# -- self-labeling rounds: verification (labels/round-NNN/verify.parquet) ------------------------
+ROUND = "round"
+VER_CONTENT_STATE_DIST = "ver_content_state_dist"  # DTW over encoder states, original vs re-synthesis (0..2)
+VER_CONTENT_MARGIN = "ver_content_margin"  # median DTW to other clips' re-syntheses minus the own one
+VER_CONTENT_TOKEN_DIST = "ver_content_token_dist"  # normalized token edit distance (0..1); null: no tokenizer
+VER_ROUNDTRIP_WER = "ver_roundtrip_wer"  # ASR(re-synthesis) vs the annotated transcript
+VER_ROUNDTRIP_AGREE = "ver_roundtrip_agree"  # share of attribute fields the re-synthesis gives back (0..1)
+VER_SPEAKER_COS = "ver_speaker_cos"  # cosine of speaker embeddings, original vs re-synthesis
+VER_GENDER_P_ORIG = "ver_gender_p_orig"  # P(labelled gender | original audio)
+VER_GENDER_P_SYNTH = "ver_gender_p_synth"  # P(labelled gender | re-synthesis)
+VER_PITCH_ORIG_HZ = "ver_pitch_orig_hz"
+VER_PITCH_SYNTH_HZ = "ver_pitch_synth_hz"
+VER_PITCH_DIFF_ST = "ver_pitch_diff_st"  # |original - re-synthesis| in semitones
+VER_RATE_RATIO = "ver_rate_ratio"  # active speech seconds, original / re-synthesis
+VER_ACTIVE_ORIG_S = "ver_active_orig_s"  # active speech seconds of the original
+VER_SNR_ORIG_DB = "ver_snr_orig_db"
+VER_SNR_SYNTH_DB = "ver_snr_synth_db"
+VER_DECAY_ORIG = "ver_decay_orig_db_s"  # energy decay rate (reverb measure), dB/s
+VER_DECAY_SYNTH = "ver_decay_synth_db_s"
+VER_CONTENT_OK = "ver_content_ok"
+VER_SPEAKER_OK = "ver_speaker_ok"
+VER_SCENE_OK = "ver_scene_ok"
+VER_ROUNDTRIP_OK = "ver_roundtrip_ok"
+VER_DECISION = "ver_decision"  # accept | reject
+VER_REASONS = "ver_reasons"  # comma-separated reason codes (VerifyReason); "" when accepted
+VER_GENERATOR = "ver_generator"  # generation model name@version
+VER_VERIFIER = "ver_verifier"  # content model (tokenizer / encoder) name@version
+
+
+class VerifyReason(str, enum.Enum):
+    """Why a round rejected a label; stable snake_case codes."""
+
+    CONTENT_MISMATCH = "content_mismatch"  # re-synthesis does not say what the original says
+    SPEAKER_MISMATCH = "speaker_mismatch"  # gender/pitch of the original disagree with the profile
+    RATE_MISMATCH = "rate_mismatch"
+    SCENE_MISMATCH = "scene_mismatch"  # SNR/reverb of the original disagree with the scene label
+    ROUNDTRIP_FAILED = "roundtrip_failed"  # re-synthesis does not give back the annotation
+    SYNTHESIS_FAILED = "synthesis_failed"  # the generator produced no usable audio
+    AUDIO_ERROR = "audio_error"  # the original could not be read

@@ -1,0 +1,1 @@
+"""The generation model of the self-labeling rounds: annotation -> speech -> scene."""

@@ -1,0 +1,1 @@
+"""The understanding model of the self-labeling rounds (Whisper + attribute heads + measures)."""

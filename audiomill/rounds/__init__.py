@@ -1,0 +1,1 @@
+"""Self-labeling rounds: seed set, selection, verification, round bookkeeping (no Ray here)."""

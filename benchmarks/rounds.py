@@ -1,0 +1,170 @@
+"""Self-labeling rounds: does verification catch wrong labels, does the loop help, what does it cost?
+
+Part A (always): heads trained on a generated seed set; an evaluation set of generated clips
+(another seed) + the real alsa clips gets its TRUE labels, then wrong ones are planted: a share
+of transcripts swapped with another clip's (different) text, a share of genders flipped and a
+share of SNR bands moved to another band. Every label is re-synthesized and verified against the
+original. Prints the share of planted errors caught (goal >= 80%), the share of correct labels
+wrongly rejected (goal <= 10%), per kind and per origin (generated / real), and seconds per clip
+of each phase (hear = annotate, resynthesize, verify).
+
+Part B (``--rounds N``): N real rounds (`run_rounds`, Ray) on a cleaned dataset of generated +
+real clips; prints per round the held-out accuracy of parent and candidate heads, the acceptance
+rate and the wall seconds per verified clip of each phase.
+
+    PYTHONPATH=. python benchmarks/rounds.py --seed-clips 32 --eval-clips 16 [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from audiomill import schema
+from audiomill.annotation import Annotation, FieldValue
+from audiomill.models.understanding import training
+from audiomill.models.understanding.heads import AttributeHeads, encode_labels
+from audiomill.rounds import seed
+from audiomill.rounds.config import VerifyThresholds
+from audiomill.rounds.worker import RoundWorker, WorkerSpec
+from audiomill.testing.whisper import real_whisper_dir
+
+BATCH = 8
+
+
+def _truthful(clip: seed.SeedClip, heard: Annotation) -> Annotation:
+    """The model's annotation with every known field replaced by the truth (measures kept)."""
+    fields = dict(heard.fields)
+    fields[schema.ANN_TRANSCRIPT] = FieldValue(clip.truth.transcript, 1.0, "truth")
+    for name, value in clip.truth.labels.items():
+        fields[name] = FieldValue(value, 1.0, "truth", heard.fields[name].measure)
+    return Annotation(clip.key, fields)
+
+
+def _plant(labels: list[Annotation], share: float, rng: np.random.Generator) -> list[str]:
+    """Plant wrong labels in place; returns the kind per clip ("" = correct)."""
+    n = len(labels)
+    order = rng.permutation(n)
+    k = int(round(share * n))
+    kinds = [""] * n
+    for i in order[:k]:
+        others = [j for j in range(n) if labels[j].value(schema.ANN_TRANSCRIPT) != labels[i].value(schema.ANN_TRANSCRIPT)]
+        labels[i] = labels[i].replace(schema.ANN_TRANSCRIPT, labels[int(rng.choice(others))].value(schema.ANN_TRANSCRIPT))
+        kinds[i] = "transcript_swap"
+    for pos, i in enumerate(order[k:2 * k]):
+        if pos % 2 == 0:
+            gender = labels[i].value(schema.ANN_GENDER)
+            labels[i] = labels[i].replace(schema.ANN_GENDER, "male" if gender == "female" else "female")
+            kinds[i] = "gender_flip"
+        else:
+            bands = [b for b in ("lt10", "10to20", "20to30", "ge30") if b != labels[i].value(schema.ANN_SNR_BAND)]
+            labels[i] = labels[i].replace(schema.ANN_SNR_BAND, str(rng.choice(bands)))
+            kinds[i] = "snr_flip"
+    return kinds
+
+
+def part_a(args: argparse.Namespace) -> None:
+    asr = str(real_whisper_dir("tiny.en"))
+    train = seed.generated_set(args.seed_clips, 0)
+    evalset = seed.generated_set(args.eval_clips, 1) + seed.real_set()
+    bare = RoundWorker(WorkerSpec(asr, "whisper-tiny.en", None, "", cpu_threads=args.threads))
+    x = np.asarray(bare.features([c.audio for c in train]), np.float32)
+    mean, std = training.standardisation(x)
+    options = training.FitOptions()
+    net = training.new_net(x.shape[1], options)
+    training.fit(net, (x - mean) / std, encode_labels([c.truth.labels for c in train]), options)
+    with tempfile.TemporaryDirectory() as heads_dir:
+        AttributeHeads(net, mean, std).save(heads_dir)
+        worker = RoundWorker(WorkerSpec(asr, "whisper-tiny.en", heads_dir, "bench-heads", cpu_threads=args.threads))
+    clock = collections.Counter()
+    started = time.perf_counter()
+    heard = [worker.model.describe(c.key, h) for c, h in zip(evalset, worker.model.hear([c.audio for c in evalset]))]
+    clock["hear (annotate)"] += time.perf_counter() - started
+    labels = [_truthful(c, h) for c, h in zip(evalset, heard)]
+    kinds = _plant(labels, args.plant_share, np.random.default_rng(args.seed))
+    order = np.random.default_rng(args.seed + 1).permutation(len(labels))  # mix kinds inside batches
+    rows = {}
+    for first in range(0, len(order), BATCH):
+        idx = [int(i) for i in order[first:first + BATCH]]
+        started = time.perf_counter()
+        synth = worker.resynthesize([labels[i] for i in idx])
+        clock["resynthesize"] += time.perf_counter() - started
+        from audiomill.audio import decode_flac
+
+        started = time.perf_counter()
+        out = worker.verify([labels[i] for i in idx], [evalset[i].audio for i in idx],
+                            [decode_flac(s["resynth_flac"]) for s in synth], VerifyThresholds())
+        clock["verify"] += time.perf_counter() - started
+        rows.update({i: r for i, r in zip(idx, out)})
+    _print_part_a(evalset, kinds, rows, clock)
+
+
+def _print_part_a(evalset, kinds, rows, clock) -> None:  # noqa: ANN001
+    def share(sel, decision):  # noqa: ANN001, ANN202
+        chosen = [i for i in range(len(evalset)) if sel(i)]
+        hits = sum(rows[i][schema.VER_DECISION] == decision for i in chosen)
+        return f"{hits}/{len(chosen)} = {hits / max(len(chosen), 1):.0%}"
+    print(f"clips: {len(evalset)} ({sum(c.origin == 'real' for c in evalset)} real)")
+    print("planted errors caught (goal >= 80%):", share(lambda i: kinds[i] != "", "reject"))
+    for kind in ("transcript_swap", "gender_flip", "snr_flip"):
+        print(f"  {kind:16s}", share(lambda i, k=kind: kinds[i] == k, "reject"))
+    print("correct labels wrongly rejected (goal <= 10%):", share(lambda i: kinds[i] == "", "reject"))
+    for origin in ("generated", "real"):
+        print(f"  {origin:10s} caught", share(lambda i, o=origin: kinds[i] and evalset[i].origin == o, "reject"),
+              " false reject", share(lambda i, o=origin: not kinds[i] and evalset[i].origin == o, "reject"))
+    reasons = collections.Counter(code for i in range(len(evalset)) if not kinds[i]
+                                  for code in rows[i][schema.VER_REASONS].split(",") if code)
+    print("reasons on correct labels:", dict(reasons))
+    for name, seconds in clock.items():
+        print(f"seconds per clip, {name}: {seconds / len(evalset):.2f}")
+
+
+def part_b(args: argparse.Namespace) -> None:
+    from audiomill.jobs.rounds.run import run_rounds
+    from audiomill.rounds.config import RoundConfig
+    from audiomill.rounds.store import RoundStore
+    from audiomill.testing.rounds import make_round_dataset
+
+    root = Path(tempfile.mkdtemp(prefix="bench-rounds-"))
+    dataset, _ = make_round_dataset(root, args.dataset_clips)
+    cfg = RoundConfig(registry=str(root / "registry"), seed_clips=args.seed_clips, eval_clips=args.eval_clips,
+                      budget_hours=args.budget_hours, num_cpus=2)
+    run_rounds(str(dataset), cfg, args.rounds)
+    print("round | parent acc | candidate acc | real acc | promoted | verified | accepted | s/clip annotate, resynth, verify, train")
+    for number in range(0, args.rounds + 1):
+        store = RoundStore(str(dataset), number)
+        reg, ver, marks = store.marker("register") or {}, store.marker("verify") or {}, {p: store.marker(p) or {} for p in ("annotate", "resynthesize", "verify", "train")}
+        n = max(ver.get("verified", 0), 1)
+        print(number, _f(reg.get("parent_eval_acc")), _f(reg.get("candidate_eval_acc")),
+              _f((store.marker("evaluate") or {}).get("candidate", {}).get("real_mean")), reg.get("promoted"),
+              ver.get("verified", "-"), ver.get("accepted", "-"),
+              ", ".join(f"{marks[p].get('wall_s', 0) / n:.1f}" for p in marks))
+
+
+def _f(value) -> str:  # noqa: ANN001
+    return f"{value:.3f}" if isinstance(value, float) and value == value else "-"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed-clips", type=int, default=32)
+    parser.add_argument("--eval-clips", type=int, default=16)
+    parser.add_argument("--plant-share", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=0, help="also run N real rounds (part B)")
+    parser.add_argument("--dataset-clips", type=int, default=16)
+    parser.add_argument("--budget-hours", type=float, default=1.0)
+    args = parser.parse_args()
+    part_a(args)
+    if args.rounds:
+        part_b(args)
+
+
+if __name__ == "__main__":
+    main()
