@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from audiomill import __version__
-from audiomill.cli import dataset, export, ops, takedown
+from audiomill.cli import dataset, export, ops, round as rounds, takedown, tokenizer
 from audiomill.cli.console import EXIT_INTERRUPTED, INTERRUPTED, console, err_console
 from audiomill.cli.models import models_app
 
@@ -28,6 +28,9 @@ for command in (dataset.clean, dataset.curate, dataset.crawl, dataset.inspect, d
 app.command("plan")(ops.plan_command)
 app.command("takedown")(takedown.takedown)
 app.add_typer(export.app, name="export")
+app.command("tokenize")(tokenizer.tokenize)
+app.add_typer(tokenizer.app, name="tokenizer")
+app.add_typer(rounds.app, name="round")
 app.add_typer(models_app, name="models")
 app.add_typer(ops.cluster_app, name="cluster")
 app.add_typer(ops.jobs_app, name="jobs")

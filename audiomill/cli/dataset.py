@@ -259,11 +259,19 @@ def inspect(
     """
     from audiomill.jobs.summary import dataset_summary
 
+    from audiomill.cli.provenance import print_licensing
+    from audiomill.jobs.provenance import licensing_report
+
     try:
         summary = dataset_summary(dataset)
     except FileNotFoundError as err:
         raise usage_error(str(err)) from err
-    print(json.dumps(summary, indent=2)) if as_json else print_summary(summary)
+    summary["licensing"] = licensing_report(dataset).as_dict()
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary)
+        print_licensing(summary["licensing"])
 
 
 def dashboard(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from audiomill.annotation import Truth
 from audiomill.config import load_config
-from audiomill.orchestration.clean_job import run_clean
+from audiomill.jobs.clean import run_clean
 from audiomill.rounds import seed
 from audiomill.testing import signals
 
