@@ -289,11 +289,13 @@ def dashboard(
 
     Example: audiomill dashboard ./dataset --port 8502 --compare ./older-dataset
     """
-    from audiomill.dashboards.launch import DashboardError, check_bind, free_port, serve, start_dashboard
+    from audiomill.dashboards.launch import (DashboardError, check_bind, check_port_free, free_port, serve,
+                                             start_dashboard)
 
     try:
         check_bind(host, allow_remote)
         port = port or free_port(host)
+        check_port_free(host, port)
         process = start_dashboard(dataset, port, host, compare or [], allow_remote=allow_remote)
     except (DashboardError, FileNotFoundError, OSError) as err:
         raise usage_error(storage.redact(str(err))) from err

@@ -46,6 +46,16 @@ def check_bind(host: str, allow_remote: bool) -> None:
                              "pass --allow-remote to serve beyond this machine")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Fail before starting (and before printing a URL) when something already listens there."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise DashboardError(f"port {port} on {host} is in use ({err.strerror}); pick another with "
+                                 "--port, or --port 0 for any free one") from err
+
+
 def check_dataset(root: str) -> None:
     """Fail early, naming the root (redacted), when it is not a finished dataset."""
     if not storage.exists(storage.join(root, layout.MANIFEST_FILE)):
