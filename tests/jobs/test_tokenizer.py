@@ -158,6 +158,11 @@ def test_cli_decodes_a_segment_and_reports_eval_json(trained, tmp_path):
     decoded = runner.invoke(tokenizer_cli.app, ["decode", f"{NAME}@production", "--registry", trained.registry,
                                                 "--wav", str(tmp_path / "missing.wav"), "--out", str(wav)])
     assert decoded.exit_code == 2
+    tokenized = runner.invoke(tokenizer_cli.app, ["tokenize", str(trained.dataset), "--tokenizer", f"{NAME}@production",
+                                                  "--registry", trained.registry, "--workers", "0", "--json"])
+    assert tokenized.exit_code == 0, tokenized.output
+    summary = json.loads(tokenized.stdout)
+    assert summary["parts_written"] + summary["parts_skipped"] == 3 and summary["model"] == f"{NAME}@1"
     decoded = runner.invoke(tokenizer_cli.app, ["decode", f"{NAME}@production", "--registry", trained.registry,
                                                 "--dataset", str(trained.dataset), "--key", key,
                                                 "--speaker-key", trained.items[1].key, "--out", str(wav)])
