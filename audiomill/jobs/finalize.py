@@ -17,7 +17,7 @@ from audiomill.formats.tables import read_table, write_row_groups
 from audiomill.jobs.dedup import DedupDecisions, EdgeFinder, decide_duplicates, write_dedup_outputs
 from audiomill.jobs.plan import Plan
 from audiomill.jobs.prepare import PreparedJob
-from audiomill.manifest import Accounting, Counts, Manifest, PartStats
+from audiomill.manifest import Accounting, Counts, Manifest, ManifestError, PartStats, read_manifest
 
 _VERSIONED_PACKAGES = ("ray", "pyarrow", "numpy", "av", "soundfile", "silero-vad", "onnxruntime",
                        "webdataset", "polars", "faster-whisper", "torch", "boto3")
@@ -62,6 +62,7 @@ def finalize_dataset(prepared: PreparedJob, plan: Plan, stats_by_part: dict[int,
                             _merged(rejects, rejects_schema))
     manifest = _manifest(prepared, plan, totals, time.time() - started_unix,
                          decisions.report if decisions else {"enabled": False}, policy)
+    manifest = manifest.replace(extra=_kept_history(root))
     storage.write_text(storage.join(root, layout.MANIFEST_FILE), manifest.to_json())
     if not manifest.accounting.ok:
         raise AccountingError(f"{plan.sources} inputs but {manifest.accounting.kept_plus_rejected} "
@@ -107,6 +108,15 @@ def _manifest(prepared: PreparedJob, plan: Plan, totals: PartStats, wall_s: floa
         skipped_examples=plan.listing.skipped_examples, wall_s=round(wall_s, 3),
         stages=_stage_report(totals, wall_s), shards=totals.shards, held_shards=totals.held_shards,
         dedup=dedup, policy=policy[0], policy_report=policy[1])
+
+
+def _kept_history(root: str) -> dict:
+    """Records a rerun must not lose (``takedowns``: sources removed on request stay recorded)."""
+    try:
+        previous = read_manifest(root)
+    except (FileNotFoundError, ManifestError):
+        return {}
+    return {k: v for k, v in previous.extra.items() if k == "takedowns"}
 
 
 def _stage_report(totals: PartStats, wall_s: float) -> dict[str, dict]:

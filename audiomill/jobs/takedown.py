@@ -15,6 +15,7 @@ takedown again finishes an interrupted one. A request that matches nothing chang
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import hashlib
 import json
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 from audiomill import layout, schema, storage
 from audiomill.curation.dedup.index_store import run_file
 from audiomill.jobs import takedown_files as files
+from audiomill.manifest import Accounting, ShardSummary, read_manifest
 from audiomill.provenance import domain_matches, provenance_of
 
 logger = logging.getLogger(__name__)
@@ -207,7 +209,7 @@ def _table_files(root: str) -> list[str]:
         base = storage.join(root, directory)
         if storage.exists(base):
             uris += sorted(i.uri for i in storage.list_files(base) if i.uri.endswith(".parquet"))
-    config = json.loads(storage.read_text(storage.join(root, layout.MANIFEST_FILE))).get("config", {})
+    config = read_manifest(root).config
     index_root = (config.get("dedup") or {}).get("index")
     if index_root:
         uris.append(run_file(index_root, config.get("output") or root))
@@ -216,35 +218,34 @@ def _table_files(root: str) -> list[str]:
 
 def _record(root: str, plan: dict[str, Any], result: TakedownResult, now_unix: float) -> None:
     """Update the manifest's shard lists and counts and append the takedown record (written last)."""
-    uri = storage.join(root, layout.MANIFEST_FILE)
-    manifest = json.loads(storage.read_text(uri))
-    if any(t.get("id") == plan["id"] for t in manifest.get("takedowns", [])):
+    manifest = read_manifest(root)
+    takedowns = list(manifest.extra.get("takedowns", []))
+    if any(t.get("id") == plan["id"] for t in takedowns):
         return  # recorded before an interruption
-    for name in ("shards", "held_shards"):
-        manifest[name] = _updated(manifest.get(name, []), plan["tars_result"])
-    counts, taken = manifest.setdefault("counts", {}), plan["counts"]
-    counts["segments"] = counts.get("segments", 0) - taken["segments"]
-    counts["shards"] = len(manifest.get("shards", []))
-    counts["inputs"] = counts.get("inputs", 0) - taken["sources"]
-    counts["kept_sources"] = counts.get("kept_sources", 0) - taken["kept_sources"]
-    counts["rejected_sources"] = counts.get("rejected_sources", 0) - (taken["sources"] - taken["kept_sources"])
-    accounted = counts["kept_sources"] + counts["rejected_sources"]
-    manifest["accounting"] = {"inputs": counts["inputs"], "kept_plus_rejected": accounted,
-                              "ok": counts["inputs"] == accounted}
-    manifest["hours_out"] = manifest.get("hours_out", 0.0) - taken["seconds"] / 3600
-    record = {"id": plan["id"], "requested_by": plan["requested_by"], "at_unix": round(now_unix, 3),
-              "criteria": plan["criteria"], "note": plan["note"], "counts": taken,
-              "tars_rewritten": result.tars_rewritten, "tars_deleted": result.tars_deleted}
-    manifest.setdefault("takedowns", []).append(record)
-    storage.write_text(uri, json.dumps(manifest, indent=2))
+    taken = plan["counts"]
+    shards = _updated(manifest.shards, plan["tars_result"])
+    counts = dataclasses.replace(
+        manifest.counts, segments=manifest.counts.segments - taken["segments"], shards=len(shards),
+        inputs=manifest.counts.inputs - taken["sources"],
+        kept_sources=manifest.counts.kept_sources - taken["kept_sources"],
+        rejected_sources=manifest.counts.rejected_sources - (taken["sources"] - taken["kept_sources"]))
+    takedowns.append({"id": plan["id"], "requested_by": plan["requested_by"], "at_unix": round(now_unix, 3),
+                      "criteria": plan["criteria"], "note": plan["note"], "counts": taken,
+                      "tars_rewritten": result.tars_rewritten, "tars_deleted": result.tars_deleted})
+    manifest = manifest.replace(
+        shards=shards, held_shards=_updated(manifest.held_shards, plan["tars_result"]), counts=counts,
+        accounting=Accounting.of(counts.inputs, counts.kept_sources, counts.rejected_sources),
+        hours_out=manifest.hours_out - taken["seconds"] / 3600, extra={**manifest.extra, "takedowns": takedowns})
+    storage.write_text(storage.join(root, layout.MANIFEST_FILE), manifest.to_json())
 
 
-def _updated(entries: list[dict[str, Any]], summaries: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
+def _updated(entries: tuple[ShardSummary, ...], summaries: dict[str, dict[str, Any] | None]
+             ) -> tuple[ShardSummary, ...]:
     """Manifest shard entries with repacked tars' new summaries and deleted tars left out."""
     out = []
     for entry in entries:
-        if entry["name"] not in summaries:
+        if entry.name not in summaries:
             out.append(entry)
-        elif summaries[entry["name"]] is not None:
-            out.append(summaries[entry["name"]])
-    return out
+        elif summaries[entry.name] is not None:
+            out.append(ShardSummary.from_dict(summaries[entry.name]))
+    return tuple(out)
