@@ -5,7 +5,7 @@ produces) holding ``--signatures`` audio-window MinHash signatures in all, ``--w
 segment (a 10 s segment has 8), random except for ``--dup-rate`` of segments that copy another
 segment's windows with a few values changed (planted near-duplicates) and the same share of exact
 PCM-hash copies. Then, in a fresh subprocess, runs the edge search and cluster resolution of
-``orchestration/dedup_job.py`` as the job does (local runner: in process; ``--ray``: on Ray Data
+``jobs/dedup.py`` (through the runner) as the job does (local runner: in process; ``--ray``: on Ray Data
 with ``--cpus``) and reports wall seconds, the subprocess's peak RSS (``ru_maxrss``: the driver;
 Ray's workers are separate processes) and how many planted pairs came back as edges.
 
@@ -66,21 +66,21 @@ def child(root: Path, parts: int, use_ray: bool, cpus: int) -> dict:
     from audiomill.config import load_config
     from audiomill.curation.dedup import edges as E
     from audiomill.curation.dedup.cluster import resolve
-    from audiomill.orchestration import dedup_job as D
+    from audiomill.curation.dedup.search import EdgeSearch, read_part_features
+    from audiomill.execution.runners import make_runner
 
     cfg = load_config(inputs=[str(root)], output=str(root), overrides=[f"runner.kind={'ray' if use_ray else 'local'}"])
     uris = [layout.part_file(str(root), pid, layout.FEATURES_FILE) for pid in range(parts)]
     started = time.perf_counter()
-    if use_ray:
-        from audiomill.execution.ray_session import RaySettings, ray_session
+    import pyarrow as pa
 
-        with ray_session(RaySettings(num_cpus=cpus)):
-            ray_started = time.perf_counter()
-            table = D._ray_edges(uris, [], cfg)
-            search_s = time.perf_counter() - ray_started
-    else:
-        table = D._local_edges(D._load_all(uris, [], cfg.dedup.num_perm), cfg)
-        search_s = time.perf_counter() - started
+    features = pa.concat_tables([read_part_features(u, cfg.dedup.num_perm) for u in uris])
+    search = EdgeSearch(features, uris, [], E.MatchOptions.from_config(cfg.dedup), cfg.dedup.num_perm)
+    runner_cfg = cfg.runner.model_copy(update={"num_cpus": cpus})
+    with make_runner(runner_cfg, dedup_min_rows=0) as runner:  # the job's own edge search, either runner
+        search_started = time.perf_counter()
+        table = runner.find_dedup_edges(search)
+        search_s = time.perf_counter() - search_started
     edges, nodes = E.edges_from_table(table)
     decisions = resolve(nodes, edges)
     wall = time.perf_counter() - started
