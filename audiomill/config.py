@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from audiomill import __version__
+from audiomill.config_files import ConfigError, apply_override, read_config_file
 from audiomill.schema import Q_MOS
 
 
 DEFAULT_POLICY = "default"
 """``policy`` value naming the filter policy shipped with audiomill (curation/default_policy.yaml)."""
-
-
-class ConfigError(ValueError):
-    """Raised for any invalid configuration; the message names the field or file."""
 
 
 class _Section(BaseModel):
@@ -369,45 +364,10 @@ class CleanConfig(_Section):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _read_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text()
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {err}") from err
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top level")
-    return data
-
-
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply one ``dotted.key=value`` override in place; the value is parsed as YAML."""
-    if "=" not in assignment:
-        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. vad.threshold=0.6")
-    dotted, raw = assignment.split("=", 1)
-    parts = [p for p in dotted.strip().split(".") if p]
-    if not parts:
-        raise ConfigError(f"--set {assignment!r}: empty key")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"--set {assignment!r}: {part} is not a section")
-    try:
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--set {assignment!r}: value is not valid YAML: {err}") from err
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 **top_level: Any) -> CleanConfig:
     """Build a validated CleanConfig; raises ConfigError naming the offending field."""
-    data: dict[str, Any] = _read_file(path) if path else {}
+    data: dict[str, Any] = read_config_file(path) if path else {}
     for key, value in top_level.items():
         if value is not None:
             data[key] = value
