@@ -56,17 +56,8 @@ def lock_uri(root: str) -> str:
 
 
 TOKENS_DIR = "tokens"  # tokens/NAME@VERSION/part-*.parquet: token tables keyed by segment key
-LABELS_DIR = "labels"  # labels/round-NNN/*.parquet: per-round annotations keyed by segment key
 
 
-def token_table_dir(root: str, name: str) -> str:
-    """Directory of one token table (``name`` is ``tokenizer@version``, as written by its job)."""
-    return storage.join(root, TOKENS_DIR, name)
-
-
-def label_round_dir(root: str, round_name: str) -> str:
-    """Directory of one self-labeling round's label tables (``round_name`` like ``round-001``)."""
-    return storage.join(root, LABELS_DIR, round_name)
 def tokens_dir(root: str, model_id: str) -> str:
     """Where the token tables of tokenizer ``model_id`` (``name@3``) live under a dataset."""
     if "/" in model_id or model_id in ("", ".", ".."):
@@ -80,7 +71,7 @@ def token_part_uri(root: str, model_id: str, part_id: int) -> str:
 
 def token_marker_uri(root: str, model_id: str, part_id: int) -> str:
     return storage.join(tokens_dir(root, model_id), f"part-{part_id:06d}{DONE_MARKER}")
-LABELS_DIR = "labels"  # self-labeling rounds: labels/round-NNN/ (never inside the shards)
+LABELS_DIR = "labels"  # self-labeling rounds: labels/round-NNN/*.parquet keyed by segment key
 SEED_DIR = "seed"  # labels/seed/: features + known answers of the seed and held-out sets
 
 
@@ -90,6 +81,11 @@ def labels_dir(root: str) -> str:
 
 def round_dir(root: str, number: int) -> str:
     return storage.join(root, LABELS_DIR, f"round-{number:03d}")
+
+
+def label_round_dir(root: str, round_name: str) -> str:
+    """Directory of one round's label tables by name (``round-001``), as readers list them."""
+    return storage.join(root, LABELS_DIR, round_name)
 
 
 def seed_dir(root: str) -> str:

@@ -29,7 +29,7 @@ from audiomill import layout, schema, storage
 logger = logging.getLogger(__name__)
 
 DEDUP_FILE = "dedup.parquet"
-LABELS_DIR = "labels"
+LABELS_DIR = layout.LABELS_DIR
 ROUND_DIR = re.compile(r"^round-\d+$")
 CACHE_ENV = "AUDIOMILL_DASHBOARD_CACHE"
 

@@ -130,7 +130,7 @@ def load_segments(root: str, tokens: tuple[str, ...] = (), labels: tuple[str, ..
     """The index joined with the named token tables and label rounds, filtered, in shard order."""
     table = read_index(root)
     for name in tokens:
-        side = read_side_table(layout.token_table_dir(root, name), f"token table {name}")
+        side = read_side_table(layout.tokens_dir(root, name), f"token table {name}")
         table = join_by_key(table, side, f"tokens_{name.split('@')[0]}_")
     for name in labels:
         side = read_side_table(layout.label_round_dir(root, name), f"label round {name}")
