@@ -26,8 +26,8 @@ from audiomill.curation.dedup.minhash import EMPTY, MinHasher
 class WindowOptions:
     block_s: float = 1.0
     window_blocks: int = 3
-    short_blocks: int | None = 2  # a second, shorter window scale (None: one scale only)
     hop_blocks: int = 1
+    short_blocks: int | None = 2  # a second, shorter window scale (None: one scale only)
 
 
 def window_signatures(tokens: np.ndarray, times_s: np.ndarray, duration_s: float, hasher: MinHasher,
