@@ -108,7 +108,8 @@ def _run_reporting_failure(job, cfg: CleanConfig, as_json: bool) -> Manifest:  #
             with stdout_to_stderr():  # Ray and libraries print; stdout carries only the JSON
                 return job(LineJobProgress())
         if not console.is_terminal:
-            return job(LineJobProgress())
+            with drop_driver_lines():
+                return job(LineJobProgress())
         with drop_driver_lines(), RichJobProgress(console) as progress:
             return job(progress)
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (cli.app turns it into KeyboardInterrupt)
