@@ -34,21 +34,24 @@ def write_table(uri: str, table: pa.Table, compression: str | None = COMPRESSION
     storage.write_bytes(uri, table_bytes(table, compression))
 
 
-def write_row_groups(uri: str, tables: list[pa.Table], base: pa.Schema) -> pa.Schema:
+def write_row_groups(uri: str, tables: list[pa.Table], base: pa.Schema) -> pa.Table:
     """One parquet file with one row group per table, under the union of their schemas.
 
     Columns a table lacks are null-filled; ``base`` fixes the leading columns. Returns the
-    written schema.
+    merged table as written (callers that report on it need not read it back).
     """
     unified = pa.unify_schemas([base, *(t.schema for t in tables)], promote_options="permissive")
+    conformed = []
+    for table in tables:
+        for field in unified:
+            if field.name not in table.column_names:
+                table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+        conformed.append(table.select(unified.names).cast(unified))
     buffer = io.BytesIO()
     with pq.ParquetWriter(buffer, unified, compression=COMPRESSION) as writer:
-        for table in tables:
-            for field in unified:
-                if field.name not in table.column_names:
-                    table = table.append_column(field, pa.nulls(table.num_rows, field.type))
-            writer.write_table(table.select(unified.names).cast(unified))
-        if not tables:
+        for table in conformed:
+            writer.write_table(table)
+        if not conformed:
             writer.write_table(unified.empty_table())
     storage.write_bytes(uri, buffer.getvalue())
-    return unified
+    return pa.concat_tables(conformed) if conformed else unified.empty_table()

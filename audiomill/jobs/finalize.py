@@ -53,13 +53,12 @@ def finalize_dataset(prepared: PreparedJob, plan: Plan, stats_by_part: dict[int,
     index = [patches[p.part_id].index(p.index) for p in parts]
     rejects = [patches[p.part_id].rejects(p.rejects, p.index) for p in parts]
     stats = [patches[p.part_id].stats(stats_by_part[p.part_id], p.index) for p in parts]
-    index_schema = write_row_groups(storage.join(root, layout.INDEX_FILE), index, schema.INDEX_SCHEMA)
-    rejects_schema = write_row_groups(storage.join(root, layout.REJECTS_FILE), rejects, schema.REJECT_SCHEMA)
+    merged_index = write_row_groups(storage.join(root, layout.INDEX_FILE), index, schema.INDEX_SCHEMA)
+    merged_rejects = write_row_groups(storage.join(root, layout.REJECTS_FILE), rejects, schema.REJECT_SCHEMA)
     totals = sum(stats, PartStats())
     _remove_orphan_shards(layout.shards_dir(root), {s.name for s in totals.shards})
     _remove_orphan_shards(layout.held_dir(root), {s.name for s in totals.held_shards})
-    policy = policy_section(prepared.policy, cfg.policy, _merged(index, index_schema),
-                            _merged(rejects, rejects_schema))
+    policy = policy_section(prepared.policy, cfg.policy, merged_index, merged_rejects)
     manifest = _manifest(prepared, plan, totals, time.time() - started_unix,
                          decisions.report if decisions else {"enabled": False}, policy)
     manifest = manifest.replace(extra=_kept_history(root))
@@ -77,17 +76,6 @@ def _repack(root: str, parts: list[PartTables], decisions: DedupDecisions | None
     held_dir = layout.held_dir(root)
     held_names = {f.uri.rsplit("/", 1)[-1] for f in storage.list_files(held_dir)} if storage.exists(held_dir) else set()
     return {p.part_id: repack_part(root, p.index, decisions.dropped.get(p.part_id, {}), held_names) for p in parts}
-
-
-def _merged(tables: list[pa.Table], unified: pa.Schema) -> pa.Table:
-    """The merged table as written (null-filled to the unified schema), for the policy report."""
-    filled = []
-    for table in tables:
-        for field in unified:
-            if field.name not in table.column_names:
-                table = table.append_column(field, pa.nulls(table.num_rows, field.type))
-        filled.append(table.select(unified.names).cast(unified))
-    return pa.concat_tables(filled) if filled else unified.empty_table()
 
 
 def _manifest(prepared: PreparedJob, plan: Plan, totals: PartStats, wall_s: float, dedup: dict,
