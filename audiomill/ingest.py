@@ -346,7 +346,7 @@ def _parquet_records(uri: str) -> Iterator[tuple[str, dict[str, Any]]]:
     with storage.open_read(uri) as stream:
         data = stream.read()
     number = 0
-    for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=4096):
+    for batch in pq.ParquetFile(pa.BufferReader(data)).iter_batches(batch_size=4096):
         for record in batch.to_pylist():
             number += 1
             yield f"row {number}", record

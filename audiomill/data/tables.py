@@ -7,16 +7,15 @@ are joined by segment key; a segment a side table lacks gets nulls there.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from audiomill import layout, schema, storage
+from audiomill.formats.tables import read_table
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|!=|==|=|>|<)\s*(.*?)\s*$")
 
@@ -71,15 +70,11 @@ def _number_or_text(raw: str) -> Any:
         return raw.strip()
 
 
-def read_parquet(uri: str) -> pa.Table:
-    return pq.read_table(io.BytesIO(storage.read_bytes(uri)))
-
-
 def read_index(root: str) -> pa.Table:
     uri = storage.join(root, layout.INDEX_FILE)
     if not storage.exists(uri):
         raise DatasetError(f"{storage.redact(root)} is not an audiomill dataset: {layout.INDEX_FILE} is missing")
-    return read_parquet(uri)
+    return read_table(uri)
 
 
 def token_tables(root: str) -> list[str]:
@@ -107,7 +102,7 @@ def read_side_table(directory: str, what: str) -> pa.Table:
         if storage.exists(directory) else []
     if not files:
         raise DatasetError(f"{what}: no parquet files under {storage.redact(directory)}")
-    table = pa.concat_tables([read_parquet(f) for f in files], promote_options="permissive")
+    table = pa.concat_tables([read_table(f) for f in files], promote_options="permissive")
     if schema.KEY not in table.column_names:
         raise DatasetError(f"{what}: tables under {storage.redact(directory)} have no {schema.KEY!r} column")
     return table

@@ -8,7 +8,6 @@ samples are bit-identical to the dataset's.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Iterator
@@ -16,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from audiomill import layout, schema, storage
 from audiomill.data.reader import flac_member, read_shard
 from audiomill.data.tables import label_rounds, load_segments, token_tables
+from audiomill.formats.tables import read_schema
 
 POSITION_COLUMNS = (schema.SHARD, schema.TAR_OFFSET, schema.FLAC_BYTES, schema.PART_ID)
 """Where a segment sits in this dataset's files: meaningless in an export."""
@@ -72,7 +71,7 @@ def export_table(root: str) -> ExportTable:
 
 
 def read_index_schema(root: str) -> pa.Schema:
-    return pq.read_schema(io.BytesIO(storage.read_bytes(storage.join(root, layout.INDEX_FILE))))
+    return read_schema(storage.join(root, layout.INDEX_FILE))
 
 
 def iter_members(root: str, table: pa.Table) -> Iterator[tuple[dict[str, Any], bytes]]:

@@ -12,15 +12,28 @@ from audiomill import storage
 COMPRESSION = "zstd"
 
 
+def parquet_source(uri: str) -> str | pa.BufferReader:
+    """What pyarrow should open for ``uri``: the local path, or the fetched object's bytes.
+
+    Bytes go in a ``pa.BufferReader``, never an ``io.BytesIO``: pyarrow 26 reading a Python
+    file object with threads leaves a native thread that aborts the interpreter at exit
+    ("terminate called without an active exception").
+    """
+    path = storage.local_path(uri)
+    return path if path else pa.BufferReader(storage.read_bytes(uri))
+
+
 def read_table(uri: str, columns: list[str] | None = None) -> pa.Table:
     """Read a parquet file (a local path is read in place, an object is fetched once)."""
-    path = storage.local_path(uri)
-    return pq.read_table(path if path else io.BytesIO(storage.read_bytes(uri)), columns=columns)
+    return pq.read_table(parquet_source(uri), columns=columns)
+
+
+def read_schema(uri: str) -> pa.Schema:
+    return pq.read_schema(parquet_source(uri))
 
 
 def read_num_rows(uri: str) -> int:
-    path = storage.local_path(uri)
-    return pq.read_metadata(path if path else io.BytesIO(storage.read_bytes(uri))).num_rows
+    return pq.read_metadata(parquet_source(uri)).num_rows
 
 
 def table_bytes(table: pa.Table, compression: str | None = COMPRESSION) -> bytes:

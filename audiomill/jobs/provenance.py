@@ -8,14 +8,13 @@ prints or renders as tables.
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow.parquet as pq
 
 from audiomill import layout, schema, storage
+from audiomill.formats.tables import read_schema, read_table
 from audiomill.provenance import UNKNOWN, provenance_of
 
 _COLUMNS = (schema.SOURCE_ID, schema.SOURCE_URI, schema.METADATA_JSON, schema.AUDIO_DURATION_S,
@@ -56,10 +55,8 @@ def _read(root: str, name: str) -> list[dict[str, Any]]:
     uri = storage.join(root, name)
     if not storage.exists(uri):
         return []
-    data = io.BytesIO(storage.read_bytes(uri))
-    present = [c for c in _COLUMNS if c in pq.read_schema(data).names]
-    data.seek(0)
-    return pq.read_table(data, columns=present).to_pylist()
+    present = [c for c in _COLUMNS if c in read_schema(uri).names]
+    return read_table(uri, columns=present).to_pylist()
 
 
 def licensing_report(root: str) -> LicensingReport:

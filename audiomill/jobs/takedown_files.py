@@ -7,7 +7,6 @@ file that holds nothing to remove is never rewritten (its bytes stay identical).
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,10 +14,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from audiomill import layout, schema, storage
 from audiomill.formats.shards import repack_without
+from audiomill.formats.tables import read_table, write_table
 
 REMOVED_MARK = "<removed by takedown>"
 CLUSTER_ID = "cluster_id"  # dedup.parquet: key of the kept segment a cluster is named after
@@ -57,16 +56,6 @@ def repack_tar(root: str, name: str, removal: Removal) -> TarResult:
     if rewritten:
         storage.write_bytes(uri, shard.data)
     return TarResult(name, dict(shard.offsets), shard.summary(), rewritten)
-
-
-def read_table(uri: str) -> pa.Table:
-    return pq.read_table(io.BytesIO(storage.read_bytes(uri)))
-
-
-def write_table(uri: str, table: pa.Table) -> None:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    storage.write_bytes(uri, buffer.getvalue())
 
 
 def _removed_mask(table: pa.Table, removal: Removal) -> pa.ChunkedArray | None:

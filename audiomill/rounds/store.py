@@ -8,14 +8,13 @@ deterministic content (no times), so a rerun writes byte-identical tables.
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from audiomill import layout, storage
+from audiomill.formats.tables import read_table, write_table
 
 PHASES = ("annotate", "select", "resynthesize", "verify", "accept", "train", "evaluate", "register")
 ANNOTATIONS = "annotations.parquet"  # every annotated segment (+ its feature vector)
@@ -57,16 +56,6 @@ class RoundStore:
 
     def read_table(self, name: str) -> pa.Table:
         return read_table(self.uri(name))
-
-
-def write_table(uri: str, table: pa.Table) -> None:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    storage.write_bytes(uri, buffer.getvalue())
-
-
-def read_table(uri: str) -> pa.Table:
-    return pq.read_table(io.BytesIO(storage.read_bytes(uri)))
 
 
 def write_json(uri: str, data: dict[str, Any]) -> None:
