@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audiomill.models.threads import one_blas_thread
+
 SAMPLE_RATE = 16_000
 WINDOW_SAMPLES = 30 * SAMPLE_RATE  # Whisper's input window
 MIN_CLIP_SAMPLES = SAMPLE_RATE // 10  # shorter clips are zero-padded (keeps chunk offsets distinct)
@@ -111,6 +113,7 @@ class WhisperAsr:
     def supported_languages(self) -> list[str]:
         return list(self.model.supported_languages)
 
+    @one_blas_thread
     def detect_languages(self, clips: Sequence[np.ndarray], batch_size: int = 8) -> list[LanguageGuess]:
         """Most likely language of each clip, from its first 30 s, in batches of ``batch_size``."""
         if not self.multilingual:
@@ -129,6 +132,7 @@ class WhisperAsr:
                 guesses.append(LanguageGuess(token[2:-2], float(probability)))
         return guesses
 
+    @one_blas_thread
     def transcribe(self, clips: Sequence[np.ndarray], language: str,
                    options: WhisperOptions = WhisperOptions()) -> list[Transcript]:
         """Transcribe 16 kHz mono float32 clips in ``language``; one Transcript per clip, in order."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiomill.models.threads import one_blas_thread
+
 logger = logging.getLogger(__name__)
 
 _ASSIGN_CHUNK = 16_384  # frames per distance matrix block (bounded memory: chunk x K floats)
@@ -35,15 +37,9 @@ class Codebook:
     def bits_per_token(self) -> float:
         return math.log2(self.size)
 
+    @one_blas_thread
     def assign(self, states: np.ndarray) -> np.ndarray:
-        """Nearest centroid id (int32) of each (frames, D) state row (one BLAS thread: the same
-        ids whatever the process's thread settings)."""
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):
-            return self._assign(states)
-
-    def _assign(self, states: np.ndarray) -> np.ndarray:
+        """Nearest centroid id (int32) of each (frames, D) state row."""
         out = np.empty(states.shape[0], np.int32)
         norms = (self.centroids.astype(np.float64) ** 2).sum(axis=1)
         for start in range(0, states.shape[0], _ASSIGN_CHUNK):

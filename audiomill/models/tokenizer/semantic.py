@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audiomill.models.threads import one_blas_thread
 from audiomill.schema import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -67,18 +68,9 @@ class WhisperEncoder:
         """(frames, dim) float32 states at 25 Hz for one float32 16 kHz mono clip."""
         return self.states_batch([audio])[0]
 
+    @one_blas_thread
     def states_batch(self, clips: list[np.ndarray]) -> list[np.ndarray]:
-        """States for each clip; chunks of equal length go through the encoder together.
-
-        BLAS is pinned to one thread: a multi-threaded mel matmul rounds differently, the int8
-        encoder amplifies that, and ~1% of tokens flipped between a Ray actor and the driver.
-        """
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):
-            return self._states_batch(clips)
-
-    def _states_batch(self, clips: list[np.ndarray]) -> list[np.ndarray]:
+        """States for each clip; chunks of equal length go through the encoder together."""
         chunks: list[tuple[int, int, np.ndarray]] = []  # (clip index, chunk index, mel)
         for index, audio in enumerate(clips):
             for number, mel in enumerate(self._mel_chunks(audio)):

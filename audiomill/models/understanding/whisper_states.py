@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audiomill.models.threads import one_blas_thread
+
 SAMPLE_RATE = 16_000
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 STATE_FPS = 50  # encoder frames per second
@@ -31,6 +33,7 @@ class WhisperStates:
         """(frames, d_model) float32 states of one 16 kHz clip."""
         return self.encoder_states_batch([audio])[0]
 
+    @one_blas_thread
     def encoder_states_batch(self, clips: Sequence[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
         from faster_whisper.audio import pad_or_trim
 
