@@ -140,6 +140,9 @@ class CrawlConfig(_Section):
     max_redirects: int = Field(5, ge=0, description="redirect hops followed, each re-checked")
     follow_links: bool = Field(True, description="an HTML entry is a page whose audio links are fetched")
     max_links_per_page: int = Field(1000, ge=1)
+    fetch_on: Literal["driver", "ray"] = Field(
+        "driver", description="driver: threads in this process; ray: one Ray task per URL, per-host "
+                              "politeness held by one actor across the cluster (`crawl --address` sets it)")
 
     @model_validator(mode="before")
     @classmethod
@@ -339,6 +342,7 @@ class CleanConfig(_Section):
     diarize: DiarizeConfig = DiarizeConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     mos: MosConfig = MosConfig()
+    tokenize: TokenizeConfig = TokenizeConfig()
     policy: str | None = Field(DEFAULT_POLICY, description="filter policy YAML (path or s3://); 'default' "
                                "is the one shipped with audiomill; null keeps every segment (metrics are "
                                "still computed)")
@@ -351,7 +355,8 @@ class CleanConfig(_Section):
         is the loaded policy's ``digest()`` (``jobs.prepare`` loads it once), so editing the
         policy file redoes parts; this method does no I/O.
         """
-        relevant = self.model_dump(exclude={"runner", "inputs", "output", "crawl", "models"})
+        # tokenize: token tables are sidecars with their own per-part fingerprints (jobs.tokenize)
+        relevant = self.model_dump(exclude={"runner", "inputs", "output", "crawl", "models", "tokenize"})
         # ASR settings matter only when it runs; registry refs are pinned to versions first
         asr = relevant.pop("asr")
         if self.asr.enabled:

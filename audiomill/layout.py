@@ -14,6 +14,7 @@ MANIFEST_FILE = "manifest.json"
 DONE_MARKER = "_DONE.json"
 FEATURES_FILE = "features.parquet"  # per part: dedup features of kept segments
 DEDUP_FILE = "dedup.parquet"  # dataset root: one row per segment, its cluster and fate
+EXPORTS_FILE = "exports.json"  # dataset root: where `audiomill export` wrote it, for takedown to refresh
 LOCK_FILE = "_LOCK.json"  # dataset root: the lease of the job writing it (jobs/lock.py)
 DATASET_FORMAT_PREFIX = "audiomill-dataset/"  # manifest.json "format" of every dataset version
 

@@ -209,6 +209,11 @@ def crawl(
     fetch_only: Annotated[bool, typer.Option(
         "--fetch-only", help="Fetch and write OUT/_crawl/manifest.jsonl; don't run clean.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON, no progress.")] = False,
+    address: Annotated[Optional[str], typer.Option(
+        "--address", help="Submit the crawl to a Ray cluster's Jobs API (http://HEAD:8265, or `auto`): URLs "
+                          "are fetched by Ray tasks across the cluster, politeness held per host by one "
+                          "actor; --out and --raw must be storage the cluster reaches (s3:// or shared).")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="With --address: print the job id and return.")] = False,
 ) -> None:
     """Fetch audio from HTTP(S) URLs, or from pages listing audio links, then clean it into a dataset.
 
@@ -229,6 +234,16 @@ def crawl(
         check_crawl_config(cfg, urls_file)
     except (ConfigError, FileNotFoundError, ValueError) as err:
         raise usage_error(str(err)) from err
+    if address:
+        from audiomill.cli.remote import submit_and_follow
+
+        local = storage.local_path(urls_file)  # a local list ships with the job; s3:// is read there
+        listed = ("urls.jsonl" if urls_file.lower().endswith(".jsonl") else "urls.txt") if local else urls_file
+        cfg = cfg.model_copy(update={"crawl": cfg.crawl.model_copy(update={"fetch_on": "ray"})})
+        args = (listed, "--out", cfg.output, *(("--raw", raw) if raw else ()),
+                *(("--fetch-only",) if fetch_only else ()))
+        submit_and_follow(cfg, address, detach, as_json, "crawl", {listed: local} if local else None, args)
+        return
     quiet = as_json or not console.is_terminal
     try:
         if quiet:
@@ -243,6 +258,8 @@ def crawl(
                                                              cfg, as_json)
     if as_json:
         print(json.dumps({"crawl": report, "dataset": dataset.to_dict() if dataset else None}, indent=2))
+        if dataset is not None:
+            _emit_manifest_line(dataset)
         return
     console.print(f"crawl: {report['fetched']} fetched, {report['cached']} already fetched, "
                   f"{report['failed']} failed {report['failed_by_reason'] or ''}; manifest {report['manifest']}")

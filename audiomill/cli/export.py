@@ -15,6 +15,7 @@ from audiomill.cli.console import console, failure, usage_error
 from audiomill.data.reader import ShardMismatchError
 from audiomill.data.tables import DatasetError
 from audiomill.exports.common import ExportSummary, MissingShardsError
+from audiomill.exports.record import run_export
 
 app = typer.Typer(name="export", no_args_is_help=True, add_completion=False,
                   help="Export a dataset to Lhotse manifests/Shar or a Hugging Face `datasets` dataset.")
@@ -58,9 +59,7 @@ def lhotse_command(dataset: DatasetArg, out: OutArg, shar: Annotated[bool, typer
 
     Example: audiomill export lhotse ./dataset ./dataset-lhotse --shar
     """
-    from audiomill.exports.lhotse import export_lhotse
-
-    _run(dataset, out, as_json, lambda: export_lhotse(dataset, out, shar=shar))
+    _run(dataset, out, as_json, lambda: run_export(dataset, "lhotse", out, {"shar": shar}))
 
 
 @app.command("hf")
@@ -71,6 +70,4 @@ def hf_command(dataset: DatasetArg, out: OutArg, as_json: JsonOpt = False) -> No
 
     Example: audiomill export hf ./dataset ./dataset-hf
     """
-    from audiomill.exports.hf import export_hf
-
-    _run(dataset, out, as_json, lambda: export_hf(dataset, out))
+    _run(dataset, out, as_json, lambda: run_export(dataset, "hf", out, {}))

@@ -26,10 +26,11 @@ def resolve_address(address: str | None, state: Path = cluster_ops.DEFAULT_STATE
         raise typer.Exit(EXIT_USAGE) from err
 
 
-def submit_and_follow(cfg, address: str, detach: bool, as_json: bool) -> None:  # noqa: ANN001
-    """``clean --address``: submit, print the job id, then follow logs unless ``detach``."""
+def submit_and_follow(cfg, address: str, detach: bool, as_json: bool, entry: str = "clean",  # noqa: ANN001
+                      files: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    """``clean|crawl --address``: submit, print the job id, then follow logs unless ``detach``."""
     url = resolve_address(None if address == "auto" else address)
-    job_id = job_ops.submit_clean(url, cfg)
+    job_id = job_ops.submit_job(url, cfg, entry, files, args)
     err_console.print(f"submitted job [bold]{job_id}[/bold] to {url}")
     if detach:
         print(json.dumps({"job_id": job_id, "address": url}) if as_json else job_id)

@@ -64,6 +64,10 @@ def _render(dataset: str, result: TakedownResult) -> None:
         console.print(f"  {len(result.tars_rewritten)} tar(s) repacked, {len(result.tars_deleted)} deleted, "
                       f"{len(result.files_changed)} table(s) rewritten; recorded as {result.takedown_id}"
                       + (" (resumed)" if result.resumed else ""))
+    for out in result.exports_refreshed:
+        console.print(f"  {'would re-export' if result.dry_run else 're-exported'} {escape(out)} without it")
+    for out in result.exports_unreachable:
+        console.print(f"  [yellow]export {escape(out)} is not on this machine: re-export or delete it there[/yellow]")
 
 
 app = typer.Typer(name="takedown", add_completion=False, help="Remove sources from a dataset everywhere.")

@@ -3,7 +3,7 @@
 Tables are scanned lazily with polars so a page only reads the columns it aggregates; nothing loads
 a whole index into memory. An ``s3://`` dataset's small tables (index, rejects, dedup) are copied
 once into a local cache directory keyed by the manifest's hash, then scanned the same way; shards
-are never copied (``shard_reader`` reads byte ranges).
+are never copied (``audiomill.data.ranged_read`` reads byte ranges).
 
 Every file read here is a fixed name under the dataset root (``layout``), or a ``labels/round-*``
 parquet listed under it, so nothing from the browser becomes a path.

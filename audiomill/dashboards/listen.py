@@ -8,7 +8,8 @@ from typing import Any
 import streamlit as st
 
 from audiomill import schema, storage
-from audiomill.dashboards import data, shard_reader
+from audiomill.dashboards import data
+from audiomill.data import ranged_read
 from audiomill.dashboards.queries import SegmentFilter
 from audiomill.dashboards.views import Context, fmt_count, open_cached, query
 
@@ -19,7 +20,7 @@ _LOCATION = (schema.SHARD, schema.TAR_OFFSET, schema.FLAC_BYTES)
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _segment(root: str, token: str, shard: str, key: str, tar_offset: int, flac_bytes: int) -> tuple[bytes, dict]:
-    segment = shard_reader.read_segment(open_cached(root).root, shard, key, tar_offset, flac_bytes)
+    segment = ranged_read.read_segment(open_cached(root).root, shard, key, tar_offset, flac_bytes)
     return segment.flac, segment.meta
 
 
@@ -88,7 +89,7 @@ def _play(ds: data.Dataset, row: dict[str, Any], transcript_column: str | None) 
     try:
         flac, meta = _segment(ds.root, ds.token, row[schema.SHARD], row[schema.KEY],
                               row[schema.TAR_OFFSET], row[schema.FLAC_BYTES])
-    except (shard_reader.ShardReadError, FileNotFoundError, OSError) as err:
+    except (ranged_read.ShardReadError, FileNotFoundError, OSError) as err:
         st.error(f"cannot read this segment: {storage.redact(str(err))}")
         return
     st.audio(flac, format="audio/flac")

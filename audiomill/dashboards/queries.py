@@ -324,3 +324,50 @@ def _scan(uri: str) -> pl.LazyFrame:
 def _redacted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     present = [c for c in columns if c in frame.columns]
     return frame.with_columns([pl.col(c).map_elements(storage.redact, return_dtype=pl.String) for c in present])
+
+
+def licensing(ds: Dataset) -> dict[str, Any]:
+    """Hours by license and by source domain, sources rejected by license, and the takedowns done
+    (``audiomill inspect`` reports the same numbers through the same ``licensing_report``)."""
+    from audiomill.jobs.provenance import licensing_report
+
+    report = licensing_report(ds.root).as_dict()
+
+    def frame(buckets: dict[str, dict[str, Any]], name: str) -> pl.DataFrame:
+        return pl.DataFrame([{name: k, **v} for k, v in buckets.items()],
+                            schema={name: pl.String, "hours": pl.Float64, "segments": pl.Int64, "sources": pl.Int64})
+
+    takedowns = [{"id": t.get("id"), "criteria": ", ".join(f"{k}={v}" for k, v in (t.get("criteria") or {}).items()),
+                  "requested_by": t.get("requested_by"), "segments": (t.get("counts") or {}).get("segments"),
+                  "sources": (t.get("counts") or {}).get("sources"), "note": t.get("note")}
+                 for t in ds.manifest.get("takedowns") or []]
+    return {"by_license": frame(report["by_license"], "license"), "by_domain": frame(report["by_domain"], "domain"),
+            "rejected_by_license": report["rejected_by_license"],
+            "missing_license_segments": report["missing_license_segments"], "takedowns": takedowns}
+
+
+def round_clips(ds: Dataset, round_name: str, limit: int = 500) -> pl.DataFrame:
+    """Verified clips of one round: key, decision, reasons, the label's fields and the kept
+    segment's shard location (so the page can play the original next to the re-synthesis)."""
+    files = {u.rsplit("/", 1)[-1]: u for u in label_round_files(ds).get(round_name, [])}
+    if "verify.parquet" not in files:
+        return pl.DataFrame()
+    verify = _scan(files["verify.parquet"]).select(
+        schema.KEY, schema.VER_DECISION, schema.VER_REASONS)
+    if "annotations.parquet" in files:
+        annotations = _scan(files["annotations.parquet"])
+        fields = [c for c in schema.ANNOTATION_FIELDS if c in annotations.collect_schema().names()]
+        verify = verify.join(annotations.select(schema.KEY, *fields), on=schema.KEY, how="left")
+    location = ds.index().select(schema.KEY, schema.SHARD, schema.TAR_OFFSET, schema.FLAC_BYTES)
+    return verify.join(location, on=schema.KEY, how="left").sort(schema.KEY).head(limit).collect()
+
+
+def resynthesis(ds: Dataset, round_name: str, key: str) -> bytes | None:
+    """The re-synthesis FLAC of ``key`` in ``round_name`` (None when it has none)."""
+    from audiomill.rounds.worker import RESYNTH_FLAC
+
+    uri = next((u for u in label_round_files(ds).get(round_name, []) if u.endswith("/resynth.parquet")), None)
+    if uri is None:
+        return None
+    rows = _scan(uri).filter(pl.col(schema.KEY) == key).select(RESYNTH_FLAC).collect()
+    return rows[RESYNTH_FLAC][0] if rows.height else None

@@ -1,4 +1,4 @@
-"""Dashboard pages: Overview, Quality, Rejects, Shards, Rounds, Compare (Listen is in ``listen``).
+"""Dashboard pages: Overview, Quality, Rejects, Shards, Rounds, Licensing, Compare (Listen is in ``listen``).
 
 Pages only lay out what ``queries`` computes; every query goes through ``query``, which caches the
 result per (dataset root, manifest hash, arguments), so reopening a page or changing an unrelated
@@ -286,6 +286,70 @@ def rounds_page(ctx: Context) -> None:
         long = table.unpivot(index="round", on=scores, variable_name="score", value_name="value")
         st.altair_chart(alt.Chart(long).mark_line(point=True).encode(
             x="round:N", y="value:Q", color="score:N", tooltip=["round", "score", "value"]))
+    _round_listen(ds, table["round"].to_list())
+
+
+def _round_listen(ds: Dataset, rounds: list[str]) -> None:
+    """Original and re-synthesis of one verified clip side by side, with its label and decision."""
+    from audiomill.data import ranged_read
+
+    st.subheader("Original and re-synthesis")
+    verified = [r for r in rounds if not query(ds, "round_clips", r).is_empty()]
+    if not verified:
+        st.caption("No round has verified clips yet.")
+        return
+    round_name = st.selectbox("round", verified, index=len(verified) - 1, key="rounds_round")
+    clips = query(ds, "round_clips", round_name)
+    st.dataframe(clips.select(schema.KEY, schema.VER_DECISION, schema.VER_REASONS), hide_index=True,
+                 height=table_height(min(clips.height, 8)))
+    keys = clips[schema.KEY].to_list()
+    row = clips.row(keys.index(st.selectbox("clip", keys, key="rounds_clip")), named=True)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Original**")
+        if row.get(schema.SHARD) is None:
+            st.info("Not among the kept segments (taken down or curated away).")
+        else:
+            segment = ranged_read.read_segment(ds.root, row[schema.SHARD], row[schema.KEY],
+                                                row[schema.TAR_OFFSET], row[schema.FLAC_BYTES])
+            st.audio(segment.flac, format="audio/flac")
+    with right:
+        st.markdown("**Re-synthesis from the label**")
+        flac = query(ds, "resynthesis", round_name, row[schema.KEY])
+        st.audio(flac, format="audio/flac") if flac else st.info("No re-synthesis stored for this clip.")
+    st.markdown(f"**{row[schema.VER_DECISION]}**" + (f": {row[schema.VER_REASONS]}" if row[schema.VER_REASONS] else ""))
+    st.json({k: v for k, v in row.items() if k.startswith(schema.ANN_PREFIX) and v is not None})
+
+
+# -- Licensing -------------------------------------------------------------------------------------
+
+def licensing_page(ctx: Context) -> None:
+    st.title("Licensing")
+    report = query(ctx.ds, "licensing")
+    by_license, by_domain = report["by_license"], report["by_domain"]
+    columns = st.columns(4)
+    columns[0].metric("licenses", fmt_count(by_license.filter(pl.col("license") != "unknown").height))
+    columns[1].metric("domains", fmt_count(by_domain.filter(pl.col("domain") != "unknown").height))
+    columns[2].metric("segments without license", fmt_count(report["missing_license_segments"]))
+    columns[3].metric("takedowns", fmt_count(len(report["takedowns"])))
+    for title, frame, name in (("Kept hours by license", by_license, "license"),
+                               ("Kept hours by source domain", by_domain, "domain")):
+        st.subheader(title)
+        if frame.is_empty():
+            st.info("No kept segments.")
+            continue
+        st.altair_chart(alt.Chart(frame).mark_bar(color=KEPT_COLOR).encode(
+            x="hours:Q", y=alt.Y(f"{name}:N", sort="-x"), tooltip=[name, "hours", "segments", "sources"]))
+        st.dataframe(frame, hide_index=True, height=table_height(frame.height))
+    if report["rejected_by_license"]:
+        st.subheader("Sources rejected by `ingest.licenses`")
+        st.dataframe(pl.DataFrame([{"license": k, "sources": v} for k, v in report["rejected_by_license"].items()]),
+                     hide_index=True)
+    st.subheader("Takedowns")
+    if report["takedowns"]:
+        st.dataframe(pl.DataFrame(report["takedowns"]), hide_index=True)
+    else:
+        st.caption("None recorded (`audiomill takedown DATASET --source|--domain|--license`).")
 
 
 # -- Compare ---------------------------------------------------------------------------------------

@@ -90,7 +90,6 @@ def _worker_crawler(cfg_json: str, raw_root: str, actor: Any) -> Crawler:
     if key not in _WORKERS:
         crawler = Crawler(CrawlConfig.model_validate_json(cfg_json), raw_root)
         crawler.fetcher.limiter = RayHostLimiter(actor)
-        crawler._tmp_dir = tempfile.mkdtemp(prefix="audiomill-crawl-task-")
         _WORKERS[key] = crawler
     return _WORKERS[key]
 
@@ -102,7 +101,10 @@ def fetch_url(cfg_json: str, raw_root: str, actor: Any, url: str, may_be_page: b
     crawler = _worker_crawler(cfg_json, raw_root, actor)
     crawler._stored = _stored_for(raw_root, url)  # a reused worker must see what later runs stored
     worker = f"{ray.get_runtime_context().get_node_id()}/{os.getpid()}"
-    return crawler._fetch_one(_Job(url, may_be_page)), worker
+    # a download's staging dir lives only as long as the task: worker processes are not reliably
+    # told when they exit, so a per-worker dir would be left behind in /tmp
+    with tempfile.TemporaryDirectory(prefix="audiomill-crawl-task-") as crawler._tmp_dir:
+        return crawler._fetch_one(_Job(url, may_be_page)), worker
 
 
 def _stored_for(raw_root: str, url: str) -> set[str]:

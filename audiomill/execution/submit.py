@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,17 +36,25 @@ def client(address: str):  # noqa: ANN201 - ray's JobSubmissionClient
     return JobSubmissionClient(address, headers=auth_headers() or None)
 
 
-def submit_clean(address: str, cfg: CleanConfig, entry: str = "clean") -> str:
-    """Submit ``audiomill clean`` with ``cfg``; returns the job id."""
+def submit_job(address: str, cfg: CleanConfig, entry: str = "clean", files: dict[str, str] | None = None,
+               args: tuple[str, ...] = ()) -> str:
+    """Submit ``audiomill ENTRY [ARGS] --config ...`` with ``cfg``; returns the job id.
+
+    ``files`` (name in the job's working dir -> local path) ship with the job, e.g. a crawl's
+    URL list; ``args`` name them. Stdout is the command's ``--json`` result.
+    """
     staging = Path(tempfile.mkdtemp(prefix="audiomill-job-"))
     (staging / CONFIG_NAME).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=True))
+    for name, local in (files or {}).items():
+        shutil.copyfile(local, staging / name)
     package_dir = str(Path(audiomill.__file__).parent)
     env_vars = {k: v for k, v in os.environ.items()
                 if k.startswith(("AUDIOMILL_", "AWS_")) and k != "AUDIOMILL_HOME"} | {MANIFEST_LINE_ENV: "1"}
+    command = " ".join(shlex.quote(a) for a in (entry, *args))
     return client(address).submit_job(
-        entrypoint=f"python -m audiomill {entry} --config {CONFIG_NAME} --runner ray --json",
+        entrypoint=f"python -m audiomill {command} --config {CONFIG_NAME} --runner ray --json",
         runtime_env={"working_dir": str(staging), "py_modules": [package_dir], "env_vars": env_vars},
-        metadata={"audiomill_version": audiomill.__version__, "output": cfg.output},
+        metadata={"audiomill_version": audiomill.__version__, "output": cfg.output, "command": entry},
     )
 
 

@@ -10,7 +10,7 @@ import json
 import logging
 import time
 
-from audiomill import schema
+from audiomill import layout, schema, storage
 from audiomill.config import CleanConfig
 from audiomill.execution.runners import make_runner
 from audiomill.jobs.finalize import finalize_dataset
@@ -60,4 +60,26 @@ def run_clean(job: CleanConfig | PreparedJob, progress: JobProgress | None = Non
             missing = [p.part_id for p in plan.parts if p.part_id not in stats_by_part]
             if missing:
                 raise RuntimeError(f"parts never finished: {missing[:10]}")
-            return finalize_dataset(prepared, plan, stats_by_part, started, runner)
+            manifest = finalize_dataset(prepared, plan, stats_by_part, started, runner)
+            if cfg.tokenize.enabled:
+                manifest = tokenize_kept(prepared, manifest)
+            return manifest
+
+
+def tokenize_kept(prepared: PreparedJob, manifest: Manifest) -> Manifest:
+    """``tokenize.enabled``: token tables of the kept segments (after dedup and policy, so no
+    dropped copy is tokenized), by the same stage and resumable parts as ``audiomill tokenize``;
+    the manifest records what was written."""
+    from audiomill.execution.ray_session import RaySettings
+    from audiomill.jobs.tokenize import TokenizeRequest, tokenize_dataset
+
+    cfg = prepared.cfg
+    workers = 0 if cfg.runner.kind == "local" else max(1, (cfg.runner.num_cpus or 2) // cfg.tokenize.threads)
+    result = tokenize_dataset(TokenizeRequest(cfg.output, cfg.tokenize, cfg.models.registry, workers,
+                                              RaySettings(address=cfg.runner.address, num_cpus=cfg.runner.num_cpus)))
+    manifest = manifest.replace(extra={**manifest.extra, "tokens": {
+        "model": result.model_id, "dir": storage.redact(result.output), "segments": result.segments,
+        "tokens": result.tokens, "skipped": dict(sorted(result.skipped.items())),
+        "parts_written": result.parts_written, "parts_skipped": result.parts_skipped}})
+    storage.write_text(storage.join(cfg.output, layout.MANIFEST_FILE), manifest.to_json())
+    return manifest

@@ -51,13 +51,23 @@ def fetch_urls(cfg: CleanConfig, urls_file: str, raw_root: str | None = None,
     raw_root = _absolute(raw_root or default_raw_root(cfg.output))
     output = _absolute(cfg.output)
     entries = read_entries(urls_file)
-    crawler = Crawler(cfg.crawl, raw_root, progress)
-    rows = crawler.run(entries)
+    fetched_by: dict[str, Any] = {"fetch_on": cfg.crawl.fetch_on}
+    if cfg.crawl.fetch_on == "ray":
+        from audiomill.execution.crawl_ray import RayCrawler
+        from audiomill.execution.ray_session import RaySettings, ray_session
+
+        with ray_session(RaySettings(address=cfg.runner.address, num_cpus=cfg.runner.num_cpus)):
+            crawler = RayCrawler(cfg.crawl, raw_root, progress)
+            rows = crawler.run(entries)
+        fetched_by["fetch_workers"] = sorted(crawler.workers)  # "<node id>/<pid>" of each fetching worker
+    else:
+        crawler = Crawler(cfg.crawl, raw_root, progress)
+        rows = crawler.run(entries)
     manifest_uri = storage.join(output, CRAWL_DIR, MANIFEST_NAME)
     storage.write_text(manifest_uri, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
     report = {"urls_file": storage.redact(urls_file), "raw": storage.redact(raw_root),
               "manifest": storage.redact(manifest_uri), "entries": len(entries), "rows": len(rows),
-              **crawler.stats.as_dict()}
+              **crawler.stats.as_dict(), **fetched_by}
     storage.write_text(storage.join(output, CRAWL_DIR, REPORT_NAME), json.dumps(report, indent=2))
     logger.info("crawl: %d rows, %d fetched, %d already fetched, %d failed", len(rows),
                 crawler.stats.fetched, crawler.stats.cached, crawler.stats.failed)

@@ -13,7 +13,7 @@ from audiomill import ingest
 from audiomill.config import CleanConfig, ConfigError
 from audiomill.curation.policy import Policy, load_policy
 from audiomill.jobs.output import check_output
-from audiomill.models.registry import ResolvedModel
+from audiomill.models.registry import ResolvedModel, resolve_model
 from audiomill.pipelines.asr import pin_asr_model
 from audiomill.pipelines.base import Stage
 from audiomill.pipelines.clean import clean_stages
@@ -45,6 +45,17 @@ def config_fingerprint(cfg: CleanConfig, policy: Policy | None = None) -> str:
     return cfg.fingerprint(policy.digest() if policy else None)
 
 
+def pin_tokenizer(cfg: CleanConfig, models: dict[str, ResolvedModel]
+                  ) -> tuple[CleanConfig, dict[str, ResolvedModel]]:
+    """With ``tokenize.enabled``: resolve the tokenizer now (a missing one is a usage error before
+    any work) and pin a registry alias to its version, as ``pin_asr_model`` does for ASR."""
+    if not cfg.tokenize.enabled:
+        return cfg, models
+    model = resolve_model(cfg.tokenize.tokenizer, cfg.models.registry)
+    cfg = cfg.model_copy(update={"tokenize": cfg.tokenize.model_copy(update={"tokenizer": model.ref})})
+    return cfg, {**models, "tokenizer": model}
+
+
 def prepare_job(cfg: CleanConfig, overwrite: bool = False) -> PreparedJob:
     """Validate inputs and output, pin models (``name@production`` -> ``name@N``), load the
     policy, check the stage column contract and compute the fingerprint. Raises
@@ -55,6 +66,7 @@ def prepare_job(cfg: CleanConfig, overwrite: bool = False) -> PreparedJob:
     ingest.check_output_not_inside_inputs(cfg.inputs, cfg.output)
     check_output(cfg, overwrite)
     cfg, models = pin_asr_model(cfg)
+    cfg, models = pin_tokenizer(cfg, models)
     policy = load_policy(cfg.policy) if cfg.policy else None
     prepared = PreparedJob(cfg, config_fingerprint(cfg, policy), policy, models, overwrite)
     produced = check_order(prepared.stages())

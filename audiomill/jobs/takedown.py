@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from audiomill import layout, schema, storage
 from audiomill.curation.dedup.index_store import run_file
+from audiomill.exports.record import recorded_exports, refresh_exports
 from audiomill.jobs import takedown_files as files
 from audiomill.manifest import Accounting, ShardSummary, read_manifest
 from audiomill.provenance import domain_matches, provenance_of
@@ -82,6 +83,8 @@ class TakedownResult:
     files_changed: list[str] = field(default_factory=list)
     takedown_id: str | None = None
     resumed: bool = False
+    exports_refreshed: list[str] = field(default_factory=list)  # re-exported without the removed audio
+    exports_unreachable: list[str] = field(default_factory=list)  # "host:path" recorded but not here
 
     @property
     def matched(self) -> bool:
@@ -152,11 +155,16 @@ def run_takedown(root: str, request: TakedownRequest, dry_run: bool = False,
     result = _result(plan, dry_run)
     result.resumed = pending is not None
     if dry_run or not result.matched:
+        if result.matched:  # what would be re-exported
+            records = recorded_exports(root)
+            result.exports_refreshed = [r.out for r in records if r.here]
+            result.exports_unreachable = [f"{r.host}:{r.out}" for r in records if not r.here]
         return result
     if pending is None:
         storage.write_text(pending_uri, json.dumps(plan, sort_keys=True))
     _apply(root, plan, result)
     _record(root, plan, result, now_unix if now_unix is not None else time.time())
+    result.exports_refreshed, result.exports_unreachable = refresh_exports(root)
     storage.delete(pending_uri)
     logger.info("takedown %s removed %d sources, %d segments", plan["id"], result.sources, result.segments)
     return result

@@ -1,7 +1,7 @@
 """Kept segments of a cleaned dataset, read for a round: index rows and their audio.
 
 The index (``index.parquet``) gives each kept segment's shard and the byte range of its FLAC
-member; audio is read by range (``dashboards.shard_reader``), never by unpacking a tar, and the
+member; audio is read by range (``data.ranged_read``), never by unpacking a tar, and the
 shards are never written.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from audiomill import layout, schema, storage
 from audiomill.audio import decode_flac
-from audiomill.dashboards.shard_reader import read_segment
+from audiomill.data.ranged_read import read_segment
 from audiomill.rounds.store import read_table
 
 SEGMENT_COLUMNS = (schema.KEY, schema.SHARD, schema.TAR_OFFSET, schema.FLAC_BYTES, schema.AUDIO_DURATION_S)

@@ -184,6 +184,11 @@ def test_every_page_renders_its_numbers(page, apps, clean_dataset, curated_datas
     _shot(page, "quality")
     _open(page, f"{apps['plain']}/rounds")
     assert page.get_by_text("labels in this dataset yet").is_visible()
+    _open(page, f"{apps['plain']}/licensing")
+    unlicensed = index.filter(pl.col(schema.PROV_LICENSE).is_null()).height
+    assert _metric(page, "segments without license") == fmt_count(unlicensed)
+    assert _metric(page, "takedowns") == fmt_count(0)
+    _shot(page, "licensing")
     _open(page, f"{apps['plain']}/compare")
     curated_rows = pl.read_parquet(curated_dataset / layout.INDEX_FILE).height
     assert [_metric(page, "segments", n) for n in (0, 1)] == [fmt_count(index.height), fmt_count(curated_rows)]
@@ -203,6 +208,7 @@ def test_quality_draws_policy_thresholds_for_discovered_metrics(page, apps, cura
     _shot(page, "quality_policy")
     _open(page, f"{apps['curated']}/rounds")
     assert page.locator('[data-testid="stDataFrame"]').count() == 1
+    assert page.get_by_text("No round has verified clips yet.").is_visible()
     _shot(page, "rounds")
 
 

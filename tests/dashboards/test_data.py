@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 
 from audiomill import layout, schema
 from audiomill.audio import decode_flac
-from audiomill.dashboards import data, queries, shard_reader
+from audiomill.dashboards import data, queries
+from audiomill.data import ranged_read
 from audiomill.dashboards.data import Rule
 
 POLICY_REJECTED = 3  # curated_dataset (conftest) moves the 3 lowest-SNR kept segments to rejects
@@ -197,7 +199,7 @@ def test_rule_hours_fall_back_to_the_reject_detail(tmp_path):
 def test_read_segment_returns_the_indexed_audio_and_json(ds, clean_dataset):
     index = pl.read_parquet(clean_dataset / layout.INDEX_FILE)
     for row in index.head(8).iter_rows(named=True):
-        segment = shard_reader.read_segment(str(clean_dataset), row[schema.SHARD], row[schema.KEY],
+        segment = ranged_read.read_segment(str(clean_dataset), row[schema.SHARD], row[schema.KEY],
                                             row[schema.TAR_OFFSET], row[schema.FLAC_BYTES])
         assert len(segment.flac) == row[schema.FLAC_BYTES] and segment.flac[:4] == b"fLaC"
         assert decode_flac(segment.flac).size / schema.SAMPLE_RATE == pytest.approx(row[schema.AUDIO_DURATION_S], abs=1e-3)
@@ -207,8 +209,8 @@ def test_read_segment_returns_the_indexed_audio_and_json(ds, clean_dataset):
 @pytest.mark.parametrize("shard", ["../manifest.json", "shard-000000-000.tar/../../x.tar", "/etc/shard-1.tar",
                                    "shards/shard-000000-000.tar", "shard-..tar", "shard-1.tar\x00", "other.tar", None])
 def test_read_segment_refuses_names_outside_the_shards_dir(clean_dataset, shard):
-    with pytest.raises(shard_reader.ShardReadError):
-        shard_reader.read_segment(str(clean_dataset), shard, "abc", 512, 100)
+    with pytest.raises(ranged_read.ShardReadError):
+        ranged_read.read_segment(str(clean_dataset), shard, "abc", 512, 100)
 
 
 def test_read_segment_refuses_a_range_that_is_not_the_keys_member(clean_dataset):
@@ -220,8 +222,8 @@ def test_read_segment_refuses_a_range_that_is_not_the_keys_member(clean_dataset)
            (row[schema.KEY], row[schema.TAR_OFFSET], row[schema.FLAC_BYTES] - 1),  # wrong size
            (row[schema.KEY], row[schema.TAR_OFFSET] + 1, 10), (row[schema.KEY], 0, 10), ("../x", 512, 10)]
     for key, offset, size in bad:
-        with pytest.raises(shard_reader.ShardReadError):
-            shard_reader.read_segment(*args, key, offset, size)
+        with pytest.raises(ranged_read.ShardReadError):
+            ranged_read.read_segment(*args, key, offset, size)
 
 
 def test_label_rounds_and_dedup_summary(curated, curated_dataset):
@@ -302,7 +304,7 @@ def test_held_shards_serve_policy_rejected_audio(curated, curated_dataset):
     held = rows.filter(pl.col(schema.SHARD).str.starts_with("held-"))
     assert held.height >= POLICY_REJECTED
     for row in held.iter_rows(named=True):
-        segment = shard_reader.read_segment(str(curated_dataset), row[schema.SHARD], row[schema.KEY],
+        segment = ranged_read.read_segment(str(curated_dataset), row[schema.SHARD], row[schema.KEY],
                                             row[schema.TAR_OFFSET], row[schema.FLAC_BYTES])
         assert segment.meta["key"] == row[schema.KEY] and len(segment.flac) == row[schema.FLAC_BYTES]
 
@@ -327,10 +329,58 @@ def test_s3_dataset_reads_like_the_local_one(curated, curated_dataset, tmp_path)
         _, held = queries.filter_segments(remote, queries.SegmentFilter(rejected=True), limit=100)
         kept = pl.read_parquet(curated_dataset / layout.INDEX_FILE).head(1)
         for row in pl.concat([kept, held], how="diagonal_relaxed").drop_nulls(schema.SHARD).iter_rows(named=True):
-            segment = shard_reader.read_segment(root, row[schema.SHARD], row[schema.KEY], row[schema.TAR_OFFSET],
+            segment = ranged_read.read_segment(root, row[schema.SHARD], row[schema.KEY], row[schema.TAR_OFFSET],
                                                 row[schema.FLAC_BYTES])
-            local = shard_reader.read_segment(str(curated_dataset), row[schema.SHARD], row[schema.KEY],
+            local = ranged_read.read_segment(str(curated_dataset), row[schema.SHARD], row[schema.KEY],
                                               row[schema.TAR_OFFSET], row[schema.FLAC_BYTES])
             assert segment == local
         with pytest.raises(FileNotFoundError, match="not a finished dataset"):
             data.open_dataset(storage.join(root, "nothing-here"), cache_dir=str(tmp_path / "cache"))
+
+
+def test_licensing_hours_and_takedowns_match_the_index(licensed_dataset, tmp_path):
+    root = tmp_path / "dataset"
+    shutil.copytree(licensed_dataset.root, root)
+    manifest = json.loads((root / layout.MANIFEST_FILE).read_text())
+    manifest["takedowns"] = [{"id": "takedown-1", "criteria": {"domain": "x.example"}, "requested_by": "legal",
+                              "counts": {"segments": 2, "sources": 1}, "note": "T-9"}]
+    (root / layout.MANIFEST_FILE).write_text(json.dumps(manifest))
+    report = queries.licensing(data.open_dataset(str(root)))
+    index = pl.read_parquet(root / layout.INDEX_FILE)
+    by_license = index.group_by(pl.col(schema.PROV_LICENSE).str.to_lowercase().fill_null("unknown")).agg(
+        (pl.col(schema.AUDIO_DURATION_S).sum() / 3600).alias("hours"), pl.len().alias("segments"))
+    expected = {r[schema.PROV_LICENSE]: (r["hours"], r["segments"]) for r in by_license.to_dicts()}
+    shown = {r["license"].lower(): (r["hours"], r["segments"]) for r in report["by_license"].to_dicts()}
+    assert shown.keys() == expected.keys() and len(shown) >= 2
+    for name, (hours, segments) in expected.items():
+        assert shown[name][0] == pytest.approx(hours, abs=1e-6) and shown[name][1] == segments
+    assert report["by_domain"]["segments"].sum() == index.height
+    assert report["takedowns"] == [{"id": "takedown-1", "criteria": "domain=x.example", "requested_by": "legal",
+                                    "segments": 2, "sources": 1, "note": "T-9"}]
+
+
+def test_round_clips_pair_the_original_location_with_the_resynthesis(clean_dataset, tmp_path):
+    import pyarrow as pa
+
+    root = tmp_path / "dataset"
+    shutil.copytree(clean_dataset, root)
+    index = pl.read_parquet(root / layout.INDEX_FILE)
+    keys = sorted(index[schema.KEY].to_list())[:2]
+    round_dir = root / layout.LABELS_DIR / "round-001"
+    round_dir.mkdir(parents=True)
+    pq.write_table(pa.table({schema.KEY: keys + ["gone"], schema.VER_DECISION: ["accept", "reject", "accept"],
+                             schema.VER_REASONS: ["", "content_mismatch", ""]}), round_dir / "verify.parquet")
+    pq.write_table(pa.table({schema.KEY: keys, schema.ANN_TRANSCRIPT: ["one", "two"],
+                             schema.ANN_GENDER: ["female", "male"]}), round_dir / "annotations.parquet")
+    pq.write_table(pa.table({schema.KEY: keys[:1], "resynth_flac": [b"fLaC-bytes"]}), round_dir / "resynth.parquet")
+    ds = data.open_dataset(str(root))
+    clips = queries.round_clips(ds, "round-001")
+    assert clips[schema.KEY].to_list() == sorted(keys + ["gone"])
+    by_key = {r[schema.KEY]: r for r in clips.to_dicts()}
+    located = index.filter(pl.col(schema.KEY) == keys[0]).row(0, named=True)
+    assert by_key[keys[0]][schema.TAR_OFFSET] == located[schema.TAR_OFFSET]
+    assert by_key[keys[1]][schema.ANN_GENDER] == "male" and by_key[keys[1]][schema.VER_REASONS] == "content_mismatch"
+    assert by_key["gone"][schema.SHARD] is None
+    assert queries.resynthesis(ds, "round-001", keys[0]) == b"fLaC-bytes"
+    assert queries.resynthesis(ds, "round-001", keys[1]) is None
+    assert queries.round_clips(ds, "round-009").is_empty()

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -97,3 +98,33 @@ def test_detached_job_can_be_stopped(cluster, demo_corpus, tmp_path):
             break
         time.sleep(1)
     assert status in ("STOPPED", "SUCCEEDED")
+
+
+
+
+def test_crawl_submitted_to_cluster_fetches_on_ray_workers(cluster, tmp_path):
+    """`crawl --address --fetch-only`: the URL list ships with the job, Ray tasks fetch (the report
+    names the workers) and every URL ends as a fetched file or a row with its reject reason.
+    (The clean half of `crawl` is the clean job above, on the same cluster.)"""
+    from audiomill.testing import crawl_site
+    from audiomill.testing import http_server as hs
+
+    env, _ = cluster
+    with hs.HttpTestServer(crawl_site.site_routes(crawl_site.speech_files())) as site:
+        urls_file = tmp_path / "urls.txt"
+        urls_file.write_text("".join(site.url(p) + "\n" for p in crawl_site.LISTED))
+        out = tmp_path / "crawled"
+        sets = ["crawl.allowed_domains=[127.0.0.1]", "crawl.per_host_rate=20", "crawl.timeout_s=1",
+                "crawl.retries=2", "crawl.backoff_s=0.05", "crawl.seed=7", "crawl.max_bytes=1048576"]
+        result = _cli("crawl", str(urls_file), "--out", str(out), "--address", "auto", "--fetch-only",
+                      *[a for s in sets for a in ("--set", s)], env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    kept = {p.split("?")[0] for p, v in crawl_site.EXPECTED.items() if v == "kept"}
+    failed = {p.split("?")[0]: v for p, v in crawl_site.EXPECTED.items() if v not in (None, "kept")}
+    report = json.loads((out / "_crawl" / "report.json").read_text())
+    assert report["fetch_on"] == "ray" and report["fetched"] == len(kept) and report["fetch_workers"]
+    rows = [json.loads(line) for line in (out / "_crawl" / "manifest.jsonl").read_text().splitlines()]
+    outcome = {(r.get("source_url") or r.get("uri")).removeprefix(site.url("")).split("?")[0]:
+               "kept" if "path" in r else r["reject_reason"] for r in rows}
+    assert outcome == {p: "kept" for p in kept} | failed
+    assert all(Path(r["path"]).is_file() and Path(r["path"]).parent == out / "_raw" for r in rows if "path" in r)

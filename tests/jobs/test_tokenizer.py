@@ -186,3 +186,34 @@ def test_cli_decodes_a_segment_and_reports_eval_json(trained, tmp_path):
     assert 0 < data["units"]["pnmi"] <= 1 and 0 < data["units"]["mfcc_pnmi"] <= 1
     assert 0 <= data["resynthesis"]["generated"]["wer_original"] <= 1.0
     assert data["speed"]["encode_x_realtime"] > 0
+
+
+def test_clean_with_tokenize_enabled_writes_the_same_tables_as_audiomill_tokenize(trained, tmp_path):
+    from audiomill.config import load_config
+    from audiomill.jobs.clean import run_clean
+    from audiomill.testing.signals import write_audio
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for item in [u for u in trained.items if u.voice == "en-us"][:3]:
+        write_audio(corpus / f"{item.key}.wav", np.concatenate([np.zeros(8000, np.float32), item.audio]), 16000)
+    out = tmp_path / "dataset"
+    cfg = load_config(inputs=[str(corpus)], output=str(out), overrides=[
+        "runner.kind=local", "tokenize.enabled=true", f"tokenize.tokenizer={NAME}@production",
+        f"models.registry={trained.registry}"])
+    manifest = run_clean(cfg).to_dict()
+    index = pq.read_table(out / "index.parquet")
+    assert manifest["models"]["tokenizer"]["id"] == f"{NAME}@1"
+    assert manifest["config"]["tokenize"]["tokenizer"] == f"{NAME}@1"  # the alias was pinned
+    assert manifest["tokens"]["model"] == f"{NAME}@1" and manifest["tokens"]["segments"] == index.num_rows > 0
+    tables = out / "tokens" / f"{NAME}@1"
+    written = _tables(tables)
+    tokens = pa.concat_tables([pq.read_table(tables / n) for n in written])
+    assert sorted(tokens[schema.KEY].to_pylist()) == sorted(index[schema.KEY].to_pylist())
+    shutil.rmtree(tables)
+    alone = tokenize_dataset(TokenizeRequest(str(out), TokenizeConfig(tokenizer=f"{NAME}@1"), trained.registry,
+                                             workers=0))
+    assert alone.parts_written == len(written) and _tables(tables) == written
+    again = run_clean(cfg).to_dict()  # resumes: every part and every token table is done
+    assert again["counts"]["parts_resumed"] == again["counts"]["parts"]
+    assert again["tokens"]["parts_skipped"] == len(written) and again["tokens"]["parts_written"] == 0
