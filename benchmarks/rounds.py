@@ -12,7 +12,7 @@ Part B (``--rounds N``): N real rounds (`run_rounds`, Ray) on a cleaned dataset 
 real clips; prints per round the held-out accuracy of parent and candidate heads, the acceptance
 rate and the wall seconds per verified clip of each phase.
 
-    PYTHONPATH=. python benchmarks/rounds.py --seed-clips 32 --eval-clips 16 [--rounds 3]
+    PYTHONPATH=. python benchmarks/rounds.py --seed-clips 32 --eval-clips 16 [--calibration-clips 32] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -71,7 +71,6 @@ def _plant(labels: list[Annotation], share: float, rng: np.random.Generator) -> 
 def part_a(args: argparse.Namespace) -> None:
     asr = str(real_whisper_dir("tiny.en"))
     train = seed.generated_set(args.seed_clips, 0)
-    evalset = seed.generated_set(args.eval_clips, 1) + seed.real_set()
     bare = RoundWorker(WorkerSpec(asr, "whisper-tiny.en", None, "", cpu_threads=args.threads))
     x = np.asarray(bare.features([c.audio for c in train]), np.float32)
     mean, std = training.standardisation(x)
@@ -81,11 +80,31 @@ def part_a(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as heads_dir:
         AttributeHeads(net, mean, std).save(heads_dir)
         worker = RoundWorker(WorkerSpec(asr, "whisper-tiny.en", heads_dir, "bench-heads", cpu_threads=args.threads))
+    thresholds = VerifyThresholds()
+    if args.calibration_clips:
+        # a third generated set (seed 2), disjoint from the training (0) and evaluation (1) sets and
+        # without the real clips: thresholds are chosen here and only then measured on the eval set
+        calibration = seed.generated_set(args.calibration_clips, 2)
+        rows, kinds, _ = _verify_planted(worker, calibration, args, VerifyThresholds())
+        thresholds = calibrate(rows, kinds, args.target_false_reject)
+        print("calibrated on", len(calibration), "generated clips (seed 2):",
+              {k: round(v, 3) for k, v in thresholds.model_dump().items() if k in CALIBRATED})
+    evalset = seed.generated_set(args.eval_clips, args.eval_seed) + seed.real_set()
+    rows, kinds, clock = _verify_planted(worker, evalset, args, thresholds)
+    _print_part_a(evalset, kinds, rows, clock)
+
+
+def _verify_planted(worker: RoundWorker, clips: list[seed.SeedClip], args: argparse.Namespace,
+                    thresholds: VerifyThresholds) -> tuple[dict[int, dict], list[str], collections.Counter]:
+    """Annotate ``clips``, replace known fields by the truth, plant wrong labels, re-synthesize and
+    verify every label; (verify row per clip, planted kind per clip, seconds per phase)."""
+    from audiomill.audio import decode_flac
+
     clock = collections.Counter()
     started = time.perf_counter()
-    heard = [worker.model.describe(c.key, h) for c, h in zip(evalset, worker.model.hear([c.audio for c in evalset]))]
+    heard = [worker.model.describe(c.key, h) for c, h in zip(clips, worker.model.hear([c.audio for c in clips]))]
     clock["hear (annotate)"] += time.perf_counter() - started
-    labels = [_truthful(c, h) for c, h in zip(evalset, heard)]
+    labels = [_truthful(c, h) for c, h in zip(clips, heard)]
     kinds = _plant(labels, args.plant_share, np.random.default_rng(args.seed))
     order = np.random.default_rng(args.seed + 1).permutation(len(labels))  # mix kinds inside batches
     rows = {}
@@ -94,14 +113,45 @@ def part_a(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         synth = worker.resynthesize([labels[i] for i in idx])
         clock["resynthesize"] += time.perf_counter() - started
-        from audiomill.audio import decode_flac
-
         started = time.perf_counter()
-        out = worker.verify([labels[i] for i in idx], [evalset[i].audio for i in idx],
-                            [decode_flac(s["resynth_flac"]) for s in synth], VerifyThresholds())
+        out = worker.verify([labels[i] for i in idx], [clips[i].audio for i in idx],
+                            [decode_flac(s["resynth_flac"]) for s in synth], thresholds)
         clock["verify"] += time.perf_counter() - started
         rows.update({i: r for i, r in zip(idx, out)})
-    _print_part_a(evalset, kinds, rows, clock)
+    return rows, kinds, clock
+
+
+def _gender_gap(row: dict) -> float | None:
+    a, b = row[schema.VER_GENDER_P_ORIG], row[schema.VER_GENDER_P_SYNTH]
+    return abs(a - b) if a is not None and b is not None else None
+
+
+CALIBRATED = {  # threshold -> (score of a verify row, "max": reject above, "min": reject below)
+    "content_max_state_dist": (lambda r: r[schema.VER_CONTENT_STATE_DIST], "max"),
+    "pitch_max_diff_st": (lambda r: r[schema.VER_PITCH_DIFF_ST], "max"),
+    "gender_max_gap": (_gender_gap, "max"),
+    "gender_min_p_synth": (lambda r: r[schema.VER_GENDER_P_SYNTH], "min"),
+    "roundtrip_min_agree": (lambda r: r[schema.VER_ROUNDTRIP_AGREE], "min"),
+    "roundtrip_max_wer": (lambda r: r[schema.VER_ROUNDTRIP_WER], "max"),
+}
+"""The thresholds set from data; the others keep their physical defaults (SNR dB, decay, rate)."""
+
+
+def calibrate(rows: dict[int, dict], kinds: list[str], target: float) -> VerifyThresholds:
+    """Loosen each calibrated threshold only as far as the ``target`` quantile of the scores of
+    CORRECT labels needs (never tighter than the default): a check then wrongly rejects at most
+    about ``target`` of correct labels on its own, and planted errors still fail the others."""
+    values = VerifyThresholds().model_dump()
+    for name, (score, side) in CALIBRATED.items():
+        found = [score(rows[i]) for i, kind in enumerate(kinds) if not kind]
+        found = [v for v in found if v is not None]
+        if not found:
+            continue
+        if side == "max":
+            values[name] = max(values[name], float(np.quantile(found, 1 - target)))
+        else:
+            values[name] = min(values[name], float(np.quantile(found, target)))
+    return VerifyThresholds(**values)
 
 
 def _print_part_a(evalset, kinds, rows, clock) -> None:  # noqa: ANN001
@@ -120,6 +170,18 @@ def _print_part_a(evalset, kinds, rows, clock) -> None:  # noqa: ANN001
     reasons = collections.Counter(code for i in range(len(evalset)) if not kinds[i]
                                   for code in rows[i][schema.VER_REASONS].split(",") if code)
     print("reasons on correct labels:", dict(reasons))
+    for i in range(len(evalset)):
+        if not kinds[i] and rows[i][schema.VER_DECISION] == "reject":
+            print(f"  wrongly rejected {evalset[i].origin} {evalset[i].key}: {rows[i][schema.VER_REASONS]}",
+                  {name: round(v, 3) for name, (score, _) in CALIBRATED.items() if (v := score(rows[i])) is not None})
+    checks = (schema.VER_CONTENT_OK, schema.VER_SPEAKER_OK, schema.VER_SCENE_OK, schema.VER_ROUNDTRIP_OK)
+    print("without one check (caught planted / wrongly rejected correct):")
+    for left_out in checks:
+        kept = [c for c in checks if c != left_out]
+        rejected = [not all(rows[i][c] for c in kept) for i in range(len(evalset))]
+        caught = sum(r for r, k in zip(rejected, kinds) if k)
+        false = sum(r for r, k in zip(rejected, kinds) if not k)
+        print(f"  without {left_out:18s} {caught}/{sum(map(bool, kinds))}  {false}/{kinds.count('')}")
     for name, seconds in clock.items():
         print(f"seconds per clip, {name}: {seconds / len(evalset):.2f}")
 
@@ -157,6 +219,11 @@ def main() -> None:
     parser.add_argument("--plant-share", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval-seed", type=int, default=1, help="seed of the generated evaluation clips")
+    parser.add_argument("--calibration-clips", type=int, default=0,
+                        help="choose the data-set thresholds on this many generated clips (seed 2) first")
+    parser.add_argument("--target-false-reject", type=float, default=0.05,
+                        help="share of correct calibration labels each calibrated check may reject")
     parser.add_argument("--rounds", type=int, default=0, help="also run N real rounds (part B)")
     parser.add_argument("--dataset-clips", type=int, default=16)
     parser.add_argument("--budget-hours", type=float, default=1.0)

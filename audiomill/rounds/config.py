@@ -24,6 +24,11 @@ class VerifyThresholds(_Section):
                                       "than the other clips' of the same batch (median), DTW units")
     content_max_token_dist: float = Field(0.75, gt=0, le=1, description="semantic-token edit distance "
                                           "(only with a tokenizer)")
+    roundtrip_gates: bool = Field(False, description="whether a failed round trip rejects the label; "
+                                  "off by default: on 40 planted clips (benchmarks/rounds.py) it caught 1 "
+                                  "more of 16 errors but wrongly rejected 3 more of 24 correct labels, "
+                                  "since tiny.en hallucinates on espeak and the heads miss rendered "
+                                  "attributes; its scores and ver_roundtrip_ok are recorded either way")
     roundtrip_max_wer: float = Field(1.0, ge=0, description="ASR of the re-synthesis vs the label; "
                                      "Whisper tiny.en misreads espeak voices often (WER 0.6-1.0 on correct "
                                      "labels), so by default only a re-synthesis it cannot read at all fails")

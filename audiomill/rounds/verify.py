@@ -13,7 +13,8 @@ Checks (thresholds in ``RoundConfig.thresholds``), each decided from audio, neve
 - rate: active speech seconds of original vs re-synthesis (rendered at the labelled rate);
 - scene: SNR and decay rate (reverb) measured on both (the re-synthesis carries the labelled scene);
 - round trip: the understanding model on the re-synthesis gives back the transcript and the
-  rendered attribute fields; P(labelled gender) on the re-synthesis.
+  rendered attribute fields; P(labelled gender) on the re-synthesis. Recorded always; it rejects
+  only with ``roundtrip_gates`` (measured to cost more correct labels than it catches errors).
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def decide(sc: dict[str, float | None], t: VerifyThresholds) -> Verdict:
                                                 (speaker, VerifyReason.SPEAKER_MISMATCH),
                                                 (rate or not content, VerifyReason.RATE_MISMATCH),
                                                 (scene, VerifyReason.SCENE_MISMATCH),
-                                                (roundtrip, VerifyReason.ROUNDTRIP_FAILED)) if not ok]
+                                                (roundtrip or not t.roundtrip_gates,
+                                                 VerifyReason.ROUNDTRIP_FAILED)) if not ok]
     checks = {schema.VER_CONTENT_OK: content, schema.VER_SPEAKER_OK: speaker and rate,
               schema.VER_SCENE_OK: scene, schema.VER_ROUNDTRIP_OK: roundtrip}
     return Verdict(sc, checks, tuple(reasons))

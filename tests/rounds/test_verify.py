@@ -75,11 +75,19 @@ def _scores(**changes: float | None) -> dict:
     ({schema.VER_GENDER_P_SYNTH: 0.2, schema.VER_GENDER_P_ORIG: 0.3}, "roundtrip_failed"),
 ])
 def test_each_check_rejects_with_its_reason(changes, reason):
-    thresholds = VerifyThresholds()
+    thresholds = VerifyThresholds(roundtrip_gates=True)
     assert decide(_scores(), thresholds).accepted
     verdict = decide(_scores(**changes), thresholds)
     assert reason in verdict.reasons and not verdict.accepted
     assert verdict.row()[schema.VER_DECISION] == "reject"
+
+
+def test_a_failed_round_trip_is_recorded_but_rejects_only_when_it_gates():
+    failing = _scores(**{schema.VER_ROUNDTRIP_WER: 3.0, schema.VER_ROUNDTRIP_AGREE: 0.1})
+    default = decide(failing, VerifyThresholds())
+    assert default.accepted and default.checks[schema.VER_ROUNDTRIP_OK] is False
+    gated = decide(failing, VerifyThresholds(roundtrip_gates=True))
+    assert gated.reasons == ("roundtrip_failed",) and gated.checks[schema.VER_ROUNDTRIP_OK] is False
 
 
 def test_short_clip_skips_decay_and_missing_scores_never_reject():
