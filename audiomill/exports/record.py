@@ -9,6 +9,7 @@ half-rewritten. Exports on other hosts are reported, not silently skipped.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import socket
 import time
@@ -19,6 +20,8 @@ from typing import Any
 
 from audiomill import layout, storage
 from audiomill.exports.common import ExportSummary
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,14 @@ def record_export(root: str, fmt: str, out: Path, options: dict[str, Any]) -> Ex
 
 
 def run_export(root: str, fmt: str, out: Path, options: dict[str, Any]) -> ExportSummary:
-    """Export ``root`` to the (empty or new) dir ``out`` and record it."""
+    """Export ``root`` to the (empty or new) dir ``out`` and record it (a dataset we may not
+    write to, e.g. a read-only bucket, still exports: the record is skipped with a warning)."""
     summary = exporter(fmt, options)(root, out)
-    record_export(root, fmt, out, options)
+    try:
+        record_export(root, fmt, out, options)
+    except storage.STORAGE_ERRORS as err:
+        logger.warning("could not record this export in %s (%s): a takedown will not refresh it",
+                       storage.redact(storage.join(root, layout.EXPORTS_FILE)), storage.redact_error(err, root))
     return summary
 
 

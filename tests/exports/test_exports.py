@@ -147,3 +147,21 @@ def test_lhotse_supervision_takes_transcript_language_and_speaker_from_asr_and_d
     assert supervision.custom == {schema.ASR_AVG_LOGPROB: -0.25, schema.Q_SNR_DB: None, "tokens": [1, 2],
                                   "metadata": {"license": "CC0-1.0"}}
     assert cut.custom == {"tokens": [1, 2]}
+
+
+def test_export_is_recorded_for_takedown_and_a_read_only_dataset_still_exports(labeled_dataset, tmp_path,
+                                                                               monkeypatch, caplog):
+    from audiomill.exports import record
+
+    out = tmp_path / "hf"
+    _export("hf", str(labeled_dataset), str(out))
+    mine = [r for r in record.recorded_exports(str(labeled_dataset)) if r.out == str(out.resolve())]
+    assert [(r.format, r.here) for r in mine] == [("hf", True)]
+
+    def refuse(uri, text):  # noqa: ANN001, ARG001 - a bucket we may read but not write
+        raise PermissionError(f"write refused: {uri}")
+
+    monkeypatch.setattr(record.storage, "write_text", refuse)
+    summary = _export("lhotse", str(labeled_dataset), str(tmp_path / "lhotse"))
+    assert summary["segments"] == len(_index(labeled_dataset))
+    assert "a takedown will not refresh it" in caplog.text
