@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from audiomill import __version__
 from audiomill.config_files import ConfigError, apply_override, read_config_file
@@ -323,6 +323,12 @@ class MosConfig(_Section):
     sample_share: float = Field(0.05, ge=0, le=1, description="share of segments scored with 'sample'")
     hop_s: float = Field(9.01, gt=0, description="hop between 9.01 s DNSMOS windows of one segment")
     threads: int = Field(1, ge=1, description="onnxruntime threads per worker")
+
+    @field_validator("coverage", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML reads a bare ``off`` as false: ``--set mos.coverage=off`` must still mean "off"."""
+        return "off" if value is False else value
 
 
 class CleanConfig(_Section):

@@ -191,3 +191,12 @@ def test_fingerprint_ignores_runner_inputs_and_output():
         overrides=["runner.kind=local", "runner.num_cpus=3", "runner.actors=2",
                    "runner.address=ray://h:10001"])
     assert config_fingerprint(other) == base
+
+
+def test_mos_coverage_off_survives_yaml_reading_off_as_false(tmp_path):
+    assert load_config(overrides=["mos.coverage=off"]).mos.coverage == "off"
+    path = tmp_path / "job.yaml"
+    path.write_text("mos: {coverage: off}\n")
+    assert load_config(path).mos.coverage == "off"
+    with pytest.raises(ConfigError, match="mos.coverage"):
+        load_config(overrides=["mos.coverage=true"])
