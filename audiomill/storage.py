@@ -56,6 +56,12 @@ def local_path(uri: str) -> str | None:
     return None if is_s3(uri) else _local(uri)
 
 
+def absolute(uri: str) -> str:
+    """S3 unchanged; a local path made absolute (the same file from any working directory)."""
+    path = local_path(uri)
+    return uri if path is None else os.path.abspath(path)
+
+
 def _local(uri: str) -> str:
     return uri[7:] if uri.startswith("file://") else uri
 

@@ -240,9 +240,7 @@ def crawl(
         local = storage.local_path(urls_file)  # a local list ships with the job; s3:// is read there
         listed = ("urls.jsonl" if urls_file.lower().endswith(".jsonl") else "urls.txt") if local else urls_file
         cfg = cfg.model_copy(update={"crawl": cfg.crawl.model_copy(update={"fetch_on": "ray"})})
-        from audiomill.execution.submit import absolute_local
-
-        args = (listed, "--out", absolute_local(cfg.output), *(("--raw", absolute_local(raw)) if raw else ()),
+        args = (listed, "--out", storage.absolute(cfg.output), *(("--raw", storage.absolute(raw)) if raw else ()),
                 *(("--fetch-only",) if fetch_only else ()))
         submit_and_follow(cfg, address, detach, as_json, "crawl", {listed: local} if local else None, args)
         return

@@ -37,11 +37,6 @@ def client(address: str):  # noqa: ANN201 - ray's JobSubmissionClient
     return JobSubmissionClient(address, headers=auth_headers() or None)
 
 
-def absolute_local(uri: str) -> str:
-    """``uri`` unchanged for object storage, an absolute path for a local one."""
-    return uri if storage.local_path(uri) is None else os.path.abspath(storage.local_path(uri))
-
-
 def submit_job(address: str, cfg: CleanConfig, entry: str = "clean", files: dict[str, str] | None = None,
                args: tuple[str, ...] = ()) -> str:
     """Submit ``audiomill ENTRY [ARGS] --config ...`` with ``cfg``; returns the job id.
@@ -50,8 +45,8 @@ def submit_job(address: str, cfg: CleanConfig, entry: str = "clean", files: dict
     URL list; ``args`` name them. Stdout is the command's ``--json`` result.
     """
     # the job runs in its own working dir: a relative local path must mean what it meant here
-    cfg = cfg.model_copy(update={"inputs": [absolute_local(u) for u in cfg.inputs],
-                                 "output": absolute_local(cfg.output) if cfg.output else cfg.output})
+    cfg = cfg.model_copy(update={"inputs": [storage.absolute(u) for u in cfg.inputs],
+                                 "output": storage.absolute(cfg.output) if cfg.output else cfg.output})
     staging = Path(tempfile.mkdtemp(prefix="audiomill-job-"))
     (staging / CONFIG_NAME).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=True))
     for name, local in (files or {}).items():

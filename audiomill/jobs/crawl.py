@@ -48,8 +48,8 @@ def fetch_urls(cfg: CleanConfig, urls_file: str, raw_root: str | None = None,
                progress: CrawlProgress | None = None) -> dict[str, Any]:
     """Fetch the list into raw storage; write ``OUT/_crawl/manifest.jsonl`` and ``report.json``."""
     check_crawl_config(cfg, urls_file)
-    raw_root = _absolute(raw_root or default_raw_root(cfg.output))
-    output = _absolute(cfg.output)
+    raw_root = storage.absolute(raw_root or default_raw_root(cfg.output))
+    output = storage.absolute(cfg.output)
     entries = read_entries(urls_file)
     fetched_by: dict[str, Any] = {"fetch_on": cfg.crawl.fetch_on}
     if cfg.crawl.fetch_on == "ray":
@@ -76,7 +76,7 @@ def fetch_urls(cfg: CleanConfig, urls_file: str, raw_root: str | None = None,
 
 def clean_fetched(cfg: CleanConfig, progress: JobProgress | None = None) -> Manifest:
     """Run the clean job on the crawl manifest that ``fetch_urls`` wrote to ``cfg.output``."""
-    output = _absolute(cfg.output)
+    output = storage.absolute(cfg.output)
     manifest_uri = storage.join(output, CRAWL_DIR, MANIFEST_NAME)
     # our own manifest names raw files by absolute path/URI (OUT/_raw or --raw): trusted
     cfg = cfg.model_copy(update={"ingest": cfg.ingest.model_copy(update={"manifest_absolute_paths": True})})
@@ -88,9 +88,3 @@ def clean_fetched(cfg: CleanConfig, progress: JobProgress | None = None) -> Mani
         with open(local, "wb") as handle:
             handle.write(storage.read_bytes(manifest_uri))
         return run_clean(cfg.model_copy(update={"inputs": [local], "output": output}), progress)
-
-
-def _absolute(uri: str) -> str:
-    """Local paths made absolute so manifest rows name files wherever the clean job runs."""
-    path = storage.local_path(uri)
-    return uri if path is None else os.path.abspath(path)
