@@ -52,6 +52,12 @@ class RejectReason(str, enum.Enum):
     # tokenize
     SILENT = "silent"  # a segment with no signal above tokenize.silence_dbfs
     INVALID_AUDIO = "invalid_audio"  # NaN/inf samples
+    # policy: a rule with ``reason: language_uncertain`` (the default policy's min on asr_language_prob)
+    LANGUAGE_UNCERTAIN = "language_uncertain"
+
+
+POLICY_REASONS = frozenset({RejectReason.POLICY.value, RejectReason.LANGUAGE_UNCERTAIN.value})
+"""Reasons a filter-policy rule may give; ``curate`` re-decides every reject with one of them."""
 
 
 class StageName(str, enum.Enum):

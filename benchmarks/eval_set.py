@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -42,14 +41,9 @@ MIN_SPEECH_S = 1.5
 
 def fetch(root: Path) -> Path:
     """Download and unpack every package (pinned versions) under ``root/pkgs``; returns the tree."""
-    debs, tree = root / "debs", root / "pkgs"
-    debs.mkdir(parents=True, exist_ok=True)
-    for name, version in PACKAGES.items():
-        if not list(debs.glob(f"{name}_*.deb")):
-            subprocess.run(["apt-get", "download", f"{name}={version}"], cwd=debs, check=True)
-    for deb in sorted(debs.glob("*.deb")):
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
-    return tree
+    from debian_packages import fetch_debs
+
+    return fetch_debs(PACKAGES, root)
 
 
 def _duration(path: Path) -> float:

@@ -7,11 +7,15 @@ A policy file is YAML::
     rules:
       q_snr_db: {min: 10}
       q_clipping_ratio: {max: 0.01}
+      asr_language_prob: {min: 0.5, reason: language_uncertain, missing: pass}
 
 A rule may name any numeric column a segment row carries by the time the policy runs: quality
 metrics (``q_*``), segment columns (``audio_duration_s``, ``vad_segment_speech_ratio``) or columns
-later stages add (``asr_*``). A missing value (null/NaN) fails its rule. Evaluation is vectorized
-per rule; only the detail text of failing rows is built row by row.
+later stages add (``asr_*``). A missing value (null/NaN) fails its rule, unless the rule says
+``missing: pass``: then rows without a value, and pipelines that never add the column (ASR off),
+are not judged by it. A failing row's reject reason is ``policy`` unless the first rule it fails
+(in file order) names another code of ``schema.POLICY_REASONS``; the detail names every failed
+rule. Evaluation is vectorized per rule; only the detail text of failing rows is built row by row.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +33,7 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from audiomill import storage
+from audiomill import schema, storage
 from audiomill.config import DEFAULT_POLICY, ConfigError
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.yaml")
@@ -47,6 +51,9 @@ class Rule(BaseModel):
 
     min: float | None = Field(None, description="smallest value kept")
     max: float | None = Field(None, description="largest value kept")
+    reason: str = Field(schema.RejectReason.POLICY.value, description="reject reason of a row failing it")
+    missing: Literal["fail", "pass"] = Field("fail", description="a null value, or a column the pipeline "
+                                                                 "does not add: fail, or pass (not judged)")
 
     @model_validator(mode="after")
     def _check_bounds(self) -> "Rule":
@@ -54,7 +61,18 @@ class Rule(BaseModel):
             raise ValueError("a rule needs min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
+        if self.reason not in schema.POLICY_REASONS:
+            raise ValueError(f"reason {self.reason!r} is not one of {sorted(schema.POLICY_REASONS)}")
         return self
+
+    def as_dict(self) -> dict[str, Any]:
+        """min/max as given, plus ``reason``/``missing`` only where not the default (so digests and
+        manifests of policies without them are unchanged)."""
+        found = self.model_dump()
+        for name in ("reason", "missing"):
+            if found[name] == Rule.model_fields[name].default:
+                del found[name]
+        return found
 
 
 class Policy(BaseModel):
@@ -68,13 +86,18 @@ class Policy(BaseModel):
 
     def digest(self) -> str:
         """Hash of the rules (not of the file's formatting or comments)."""
-        rules = {name: rule.model_dump() for name, rule in self.rules.items()}
+        rules = {name: rule.as_dict() for name, rule in self.rules.items()}
         return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:16]
 
     def summary(self, source: str | None = None) -> dict[str, Any]:
         """What a manifest records about the policy that produced a dataset."""
         return {"name": self.name, "source": source, "digest": self.digest(),
-                "rules": {name: rule.model_dump(exclude_none=True) for name, rule in self.rules.items()}}
+                "rules": {name: {k: v for k, v in rule.as_dict().items() if v is not None}
+                          for name, rule in self.rules.items()}}
+
+    def required_columns(self) -> list[str]:
+        """Columns the pipeline must add: those of every rule that fails a missing value."""
+        return [name for name, rule in self.rules.items() if rule.missing == "fail"]
 
 
 def policy_file(value: str) -> str:
@@ -107,11 +130,13 @@ def load_policy(value: str) -> Policy:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Per row: whether it passes, which rules it fails (rows x rules), and the reject detail."""
+    """Per row: whether it passes, which rules it fails (rows x rules), the reject reason (the
+    first failed rule's) and the detail (every failed rule)."""
 
     rule_names: list[str]
     failed: np.ndarray  # bool, (rows, rules)
     details: list[str | None]  # None for rows that pass
+    reasons: list[str | None]  # None for rows that pass
 
     @property
     def passed(self) -> np.ndarray:
@@ -123,17 +148,21 @@ def evaluate(policy: Policy, table: pa.Table) -> Evaluation:
     names = list(policy.rules)
     failed = np.zeros((table.num_rows, len(names)), dtype=bool)
     texts: list[list[str]] = [[] for _ in range(table.num_rows)]
+    reasons: list[str | None] = [None] * table.num_rows
     for j, name in enumerate(names):
         rule = policy.rules[name]
+        if rule.missing == "pass" and name not in table.column_names:
+            continue
         values = numeric_column(table, name)
         low = values < rule.min if rule.min is not None else np.zeros(values.size, bool)
         high = values > rule.max if rule.max is not None else np.zeros(values.size, bool)
-        missing = np.isnan(values)
+        missing = np.isnan(values) & (rule.missing == "fail")
         failed[:, j] = low | high | missing
         for row in np.flatnonzero(failed[:, j]).tolist():
             texts[row].append(_failure_text(name, rule, float(values[row]), bool(low[row])))
+            reasons[row] = reasons[row] or rule.reason
     details = ["; ".join(parts) if parts else None for parts in texts]
-    return Evaluation(names, failed, details)
+    return Evaluation(names, failed, details, reasons)
 
 
 def numeric_column(table: pa.Table, name: str) -> np.ndarray:

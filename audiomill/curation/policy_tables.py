@@ -1,8 +1,8 @@
 """A filter policy over a dataset's tables: which rows it decides on, and what it reports.
 
 Candidates are every kept segment (``index.parquet``) plus every policy-rejected segment that
-still has held audio (``rejects.parquet`` rows with reason ``policy`` and a ``shard``); other
-rejects are never touched. ``clean`` reports on its merged tables, ``curate`` re-decides.
+still has held audio (``rejects.parquet`` rows with a reason of ``schema.POLICY_REASONS`` and a
+``shard``); other rejects are never touched. ``clean`` reports on its merged tables, ``curate`` re-decides.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pyarrow.compute as pc
 
 from audiomill import schema
 from audiomill.curation.policy import Evaluation, Policy, evaluate, policy_report, policy_source
-from audiomill.schema import RejectReason
 
 REJECT_COLUMNS = [f.name for f in schema.REJECT_FIELDS]
 
@@ -24,12 +23,18 @@ def split_candidates(index: pa.Table, rejects: pa.Table) -> tuple[pa.Table, pa.T
 
     Policy rejects without held audio (no ``shard``) cannot come back, so they stay as they are.
     """
-    is_policy = pc.equal(rejects[schema.REJECT_REASON], RejectReason.POLICY.value).fill_null(False)
+    is_policy = policy_rejects(rejects)
     if schema.SHARD in rejects.column_names:
         is_policy = pc.and_(is_policy, pc.is_valid(rejects[schema.SHARD]))
     held = rejects.filter(is_policy).drop_columns(REJECT_COLUMNS)
     candidates = pa.concat_tables([index, held], promote_options="permissive")
     return candidates, rejects.filter(pc.invert(is_policy))
+
+
+def policy_rejects(rejects: pa.Table) -> pa.ChunkedArray:
+    """Per reject row: did a policy rule reject it (reason in ``schema.POLICY_REASONS``)?"""
+    reasons = pa.array(sorted(schema.POLICY_REASONS), pa.string())
+    return pc.is_in(rejects[schema.REJECT_REASON], value_set=reasons).fill_null(False)
 
 
 def evaluate_candidates(policy: Policy, candidates: pa.Table) -> Evaluation:

@@ -1,7 +1,7 @@
 """Re-apply a filter policy to a finished dataset from its tables, without decoding audio.
 
 Candidates are every kept segment (``index.parquet``) plus every policy-rejected segment
-(``rejects.parquet`` rows with reason ``policy``, which keep their metric columns and point at
+(``rejects.parquet`` rows with a reason of ``schema.POLICY_REASONS``, which keep their metric columns and point at
 their audio in ``held/`` shards). The new policy splits the candidates into a new index and new
 policy rejects; other rejects (decode errors, no speech, ...) are carried over unchanged. A
 segment whose decision changed moves between its ``shards/`` tar and its ``held/`` companion
@@ -26,12 +26,11 @@ import pyarrow.compute as pc
 
 from audiomill import layout, schema, storage
 from audiomill.curation.policy import load_policy, policy_source
-from audiomill.curation.policy_tables import evaluate_candidates, report, split_candidates
+from audiomill.curation.policy_tables import evaluate_candidates, policy_rejects, report, split_candidates
 from audiomill.curation.relocate import HELD_PREFIX, KEPT_PREFIX, relocate
 from audiomill.formats.tables import read_table, write_table
 from audiomill.jobs.lock import output_lock
 from audiomill.manifest import Accounting, Manifest, read_manifest
-from audiomill.schema import RejectReason
 
 
 class CurateError(RuntimeError):
@@ -55,7 +54,8 @@ def _curate(root: str, policy_value: str, out: str | None) -> Manifest:
     new_index = _index_rows(candidates.filter(pa.array(evaluation.passed)), index)
     failed = ~evaluation.passed
     new_rejects = _reject_rows(candidates.filter(pa.array(failed)),
-                               [d for d, f in zip(evaluation.details, failed) if f], untouched, rejects)
+                               [d for d, f in zip(evaluation.details, failed) if f],
+                               [r for r, f in zip(evaluation.reasons, failed) if f], untouched, rejects)
     manifest = _recount(manifest, new_index, new_rejects).replace(
         policy=policy.summary(policy_source(policy_value)), policy_report=report(policy, evaluation, candidates))
     manifest = manifest.replace(extra={**manifest.extra, "curated": {"from": storage.redact(root),
@@ -81,8 +81,7 @@ def _held(rejects: pa.Table) -> pa.Table:
     """Policy rejects whose audio is held (they can come back under another policy)."""
     if schema.SHARD not in rejects.column_names:
         return rejects.slice(0, 0).append_column(schema.SHARD, pa.nulls(0, pa.string()))
-    mask = pc.and_(pc.equal(rejects[schema.REJECT_REASON], RejectReason.POLICY.value).fill_null(False),
-                   pc.is_valid(rejects[schema.SHARD]))
+    mask = pc.and_(policy_rejects(rejects), pc.is_valid(rejects[schema.SHARD]))
     return rejects.filter(mask)
 
 
@@ -94,12 +93,11 @@ def _index_rows(kept: pa.Table, index: pa.Table) -> pa.Table:
     return kept.select(columns).sort_by([(schema.PART_ID, "ascending"), (schema.KEY, "ascending")])
 
 
-def _reject_rows(failed: pa.Table, details: list[str | None], untouched: pa.Table,
+def _reject_rows(failed: pa.Table, details: list[str | None], reasons: list[str | None], untouched: pa.Table,
                  rejects: pa.Table) -> pa.Table:
     """Untouched rejects plus newly failed segments, in the order ``clean`` writes them."""
-    reason = RejectReason.POLICY.value
     failed = failed.append_column(schema.REJECT_STAGE, pa.array([schema.StageName.POLICY.value] * failed.num_rows, pa.string()))
-    failed = failed.append_column(schema.REJECT_REASON, pa.array([reason] * failed.num_rows, pa.string()))
+    failed = failed.append_column(schema.REJECT_REASON, pa.array(reasons, pa.string()))
     failed = failed.append_column(schema.REJECT_DETAIL, pa.array(details, pa.string()))
     merged = pa.concat_tables([untouched, failed], promote_options="permissive")
     columns = rejects.column_names + [c for c in merged.column_names if c not in rejects.column_names]

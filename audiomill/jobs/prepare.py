@@ -71,5 +71,5 @@ def prepare_job(cfg: CleanConfig, overwrite: bool = False) -> PreparedJob:
     prepared = PreparedJob(cfg, config_fingerprint(cfg, policy), policy, models, overwrite)
     produced = check_order(prepared.stages())
     if policy is not None:
-        check_policy_columns(policy.rules, produced)
+        check_policy_columns(policy.required_columns(), produced)
     return prepared

@@ -1,4 +1,5 @@
-"""Policy stage: segments failing any rule of the filter policy become ``policy`` reject rows."""
+"""Policy stage: segments failing any rule of the filter policy become reject rows (reason
+``policy``, or the code the first failed rule names, e.g. ``language_uncertain``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import pyarrow as pa
 from audiomill import schema
 from audiomill.curation.policy import Policy, evaluate
 from audiomill.pipelines.base import Resources, Stage, with_rejects
-from audiomill.schema import RejectReason
 
 
 class PolicyStage(Stage):
-    """Segment rows in; rows failing a rule get ``reject_reason = policy`` and a detail naming every
+    """Segment rows in; rows failing a rule get its ``reject_reason`` and a detail naming every
     failed rule and its value. Their audio is kept: the writer holds it so ``audiomill curate`` can
     bring a segment back under a looser policy. Rules may name columns of any earlier stage
     (``q_*``, ``asr_*``); ``pipelines.clean`` places it after them."""
@@ -26,5 +26,4 @@ class PolicyStage(Stage):
 
     def process(self, table: pa.Table) -> pa.Table:
         evaluation = evaluate(self.policy, table)
-        reasons = [None if ok else RejectReason.POLICY.value for ok in evaluation.passed.tolist()]
-        return with_rejects(table, self.name, reasons, evaluation.details, keep_audio=True)
+        return with_rejects(table, self.name, evaluation.reasons, evaluation.details, keep_audio=True)
