@@ -11,7 +11,12 @@ APT_PACKAGES := espeak-ng sox alsa-utils chromium
 BENCH_APT_PACKAGES := asterisk-core-sounds-en-wav asterisk-moh-opsound-wav
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps bench-deps demo test bench clean-demo
+# real multilingual speech for benchmarks/lid.py (asterisk en/es/fr/it/ru prompts, fillets-ng cs/nl
+# dialogue): fetched by name=version with `apt-get download` into its --dir, never installed
+LID_DEB_PACKAGES := asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav \
+  asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav fillets-ng-data-cs fillets-ng-data-nl
+
+.PHONY: setup system-deps bench-deps bench-lid demo test bench clean-demo
 
 setup: system-deps $(STAMP)
 
@@ -47,6 +52,11 @@ bench-deps:
 	@[ -d /usr/share/asterisk/sounds/en_US_f_Allison ] && [ -d /usr/share/asterisk/moh ] || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(BENCH_APT_PACKAGES) >/dev/null; }
+
+# apt-get download needs current package lists; the versions are pinned in benchmarks/lid.py
+bench-lid: setup
+	@apt-cache show $(LID_DEB_PACKAGES) >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq; }
+	$(BIN)/python benchmarks/lid.py --dir /tmp/audiomill-lid --model base --model small
 
 bench: setup bench-deps
 	$(BIN)/python benchmarks/clean_cpu.py

@@ -21,7 +21,7 @@ the share of correctly identified clips it would drop and of misidentified clips
 
 Usage:
   PYTHONPATH=. python benchmarks/lid.py --dir /tmp/lid-eval [--model base --model small]
-      [--per-cell 30] [--threads 2] [--json out.json]
+      [--per-cell 30] [--threads 2] [--json out.json] [--seed 1 --exclude-from out.json]
 ``--model`` is a packaged kind (tiny.en, base, small), a CTranslate2 directory or a registry ref.
 """
 
@@ -98,8 +98,10 @@ def speech_bounds(tree: Path) -> dict[str, dict]:
     return bounds
 
 
-def load_clips(tree: Path, per_cell: int, seed: int) -> tuple[list[Clip], list[np.ndarray]]:
-    """Up to ``per_cell`` trimmed clips per language x bucket, and their 16 kHz audio."""
+def load_clips(tree: Path, per_cell: int, seed: int, exclude: frozenset[str] = frozenset()
+               ) -> tuple[list[Clip], list[np.ndarray]]:
+    """Up to ``per_cell`` trimmed clips per language x bucket (none of ``exclude``), and their
+    16 kHz audio."""
     from audiomill.audio import decode_audio
     from audiomill.config import DecodeConfig
 
@@ -108,7 +110,7 @@ def load_clips(tree: Path, per_cell: int, seed: int) -> tuple[list[Clip], list[n
     for language, (_, package) in SOURCES.items():
         cells: dict[str, list[Clip]] = defaultdict(list)
         for key, found in sorted(bounds.items()):
-            if found is None or found[2] != language:
+            if found is None or found[2] != language or key in exclude:
                 continue
             duration = found[1] - found[0]
             for low, high in BUCKETS:
@@ -210,9 +212,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="CTranslate2 CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write every number here")
+    parser.add_argument("--exclude-from", type=Path, help="a --json report whose clips to leave out "
+                                                          "(a fresh set to check a threshold chosen on it)")
     args = parser.parse_args()
     tree = fetch_debs(PACKAGES, args.dir)
-    clips, audios = load_clips(tree, args.per_cell, args.seed)
+    exclude = (frozenset(c["path"] for c in json.loads(args.exclude_from.read_text())["clips"])
+               if args.exclude_from else frozenset())
+    clips, audios = load_clips(tree, args.per_cell, args.seed, exclude)
     print(f"{len(clips)} real clips: {dict(Counter(c.language for c in clips))}; "
           f"{dict(Counter(c.bucket for c in clips))}")
     report: dict = {"clips": [asdict(c) for c in clips], "models": {}}
