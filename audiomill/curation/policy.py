@@ -7,7 +7,7 @@ A policy file is YAML::
     rules:
       q_snr_db: {min: 10}
       q_clipping_ratio: {max: 0.01}
-      asr_language_prob: {min: 0.5, reason: language_uncertain, missing: pass}
+      asr_language_prob: {min: 0.6, reason: language_uncertain, missing: pass}
 
 A rule may name any numeric column a segment row carries by the time the policy runs: quality
 metrics (``q_*``), segment columns (``audio_duration_s``, ``vad_segment_speech_ratio``) or columns
