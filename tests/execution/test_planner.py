@@ -8,8 +8,6 @@ import sys
 
 import pytest
 
-from audiomill.config import load_config
-from audiomill.jobs.clean import run_clean
 from audiomill.execution.planner import ClusterSpec, plan
 from audiomill.manifest import Accounting, Counts, Manifest, ShardSummary
 
@@ -48,9 +46,8 @@ def test_gpu_stage_counts_gpu_hours_and_can_be_the_bottleneck():
         plan(100.0, [manifest], ClusterSpec(cpus=100, gpus=0))
 
 
-def test_plan_cli_on_a_real_dataset(demo_corpus, tmp_path):
-    out = tmp_path / "ds"
-    run_clean(load_config(inputs=[str(demo_corpus.root)], output=str(out), overrides=["runner.kind=local"]))
+def test_plan_cli_on_a_real_dataset(demo_dataset, tmp_path):
+    out, _ = demo_dataset
     spec = tmp_path / "cluster.yaml"
     spec.write_text("cpus: 1000\ngpus: 0\n")
     result = subprocess.run([sys.executable, "-m", "audiomill", "plan", "--hours", "100000000", "--from", str(out),
