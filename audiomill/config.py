@@ -331,6 +331,26 @@ class MosConfig(_Section):
         return "off" if value is False else value
 
 
+class SpeechMusicConfig(_Section):
+    """``q_speech_prob`` per segment from the project's trained speech/music/noise classifier.
+
+    Off by default. Make a model with ``audiomill models train-speech-music`` (trained on generated
+    speech, music and noise, about a minute on one core) and point ``model`` at it. Then a policy
+    can use ``q_speech_prob: {min: 0.5}`` where the tonal score confuses reverberant speech with
+    music (``benchmarks/eval_set.py`` measures both on real recordings).
+    """
+
+    enabled: bool = False
+    model: str = Field("", description="registry ref (speech-music@production) or a model directory")
+
+    @model_validator(mode="after")
+    def _check_model(self) -> "SpeechMusicConfig":
+        if self.enabled and not self.model.strip():
+            raise ValueError("model is required when speech_music.enabled (e.g. speech-music@production, "
+                             "made by `audiomill models train-speech-music`)")
+        return self
+
+
 class CleanConfig(_Section):
     """A whole ``audiomill clean`` job."""
 
@@ -348,6 +368,7 @@ class CleanConfig(_Section):
     diarize: DiarizeConfig = DiarizeConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     mos: MosConfig = MosConfig()
+    speech_music: SpeechMusicConfig = SpeechMusicConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
     policy: str | None = Field(DEFAULT_POLICY, description="filter policy YAML (path or s3://); 'default' "
                                "is the one shipped with audiomill; null keeps every segment (metrics are "
@@ -370,6 +391,9 @@ class CleanConfig(_Section):
         diarize = relevant.pop("diarize")
         if self.diarize.enabled:
             relevant["diarize"] = {k: v for k, v in diarize.items() if k != "device"}
+        speech_music = relevant.pop("speech_music")  # off: the fingerprint is what it was before it existed
+        if self.speech_music.enabled:
+            relevant["speech_music"] = speech_music
         relevant["policy"] = policy_digest
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -147,9 +147,10 @@ def held_out(entry: dict, uri: str) -> bool:
     return int(hashlib.sha1(entry.get("source", uri).encode()).hexdigest(), 16) % 2 == 1
 
 
-def segments(root: Path) -> tuple[dict, pa.Table]:
+def segments(root: Path, speech_model: str = "") -> tuple[dict, pa.Table]:
     """(truth, every segment and reject row of every file) through decode -> VAD -> segment ->
-    quality, in process; the policy is applied afterwards, so one pass serves every policy."""
+    quality (-> the speech/music classifier, given a model), in process; the policy is applied
+    afterwards, so one pass serves every policy."""
     from audiomill import ingest
     from audiomill.config import DecodeConfig, IngestConfig, VadConfig
     from audiomill.pipelines.decode import DecodeStage
@@ -159,6 +160,12 @@ def segments(root: Path) -> tuple[dict, pa.Table]:
 
     truth = json.loads((root / "truth.json").read_text())
     stages = [DecodeStage(DecodeConfig()), VadStage(VadConfig()), SegmentStage(), QualityStage()]
+    if speech_model:
+        from audiomill.config import SpeechMusicConfig
+        from audiomill.models.registry import resolve_model
+        from audiomill.pipelines.speech_music import SpeechMusicStage
+
+        stages.append(SpeechMusicStage(SpeechMusicConfig(enabled=True, model=speech_model), resolve_model(speech_model)))
     tables = []
     for part in ingest.iter_parts(ingest.iter_sources(sorted(truth), IngestConfig()), 32):
         for stage in stages:
@@ -212,6 +219,27 @@ def calibrate(truth: dict, rows: pa.Table, base: Policy, keep: float) -> Policy:
                   "calibration half's real and planted speech segments per rule", rules=rules)
 
 
+def second_line(truth: dict, speech_model: str) -> dict:
+    """Whole files, VAD skipped: how often the tonal rule (``q_music_score`` > 0.3) and the
+    classifier (``q_speech_prob`` < 0.5) flag each category as not speech. VAD rejects all the real
+    music here; this measures the rule that has to catch music VAD lets through (sung music)."""
+    from audiomill.curation.quality import segment_metrics
+    from audiomill.models.registry import resolve_model
+    from audiomill.models.speech_music import SpeechMusicModel
+    from audiomill.testing.signals import read_audio, resample
+
+    model = SpeechMusicModel.load(resolve_model(speech_model).local_dir(""))
+    report = {}
+    for group in sorted({t["category"] + "/" + (t.get("variant") or "real") for t in truth.values()}):
+        clips = [resample(*read_audio(Path(u)), 16_000) for u, t in truth.items()
+                 if t["category"] + "/" + (t.get("variant") or "real") == group]
+        music = segment_metrics(np.concatenate(clips), np.cumsum([0] + [c.size for c in clips]))[schema.Q_MUSIC_SCORE]
+        speech = model.speech_probability(clips)
+        report[group] = {"files": len(clips), "tonal_rule_flags": float(np.mean(np.asarray(music) > 0.3)),
+                         "classifier_flags": float(np.mean(speech < 0.5))}
+    return report
+
+
 def _print(report: dict, title: str) -> None:
     print(f"\n{title}\n| category | files | kept | reject reasons (segments) |\n|---|---|---|---|")
     for name, row in report.items():
@@ -227,6 +255,8 @@ def main() -> None:
     parser.add_argument("--policy", default="default")
     parser.add_argument("--keep", type=float, default=0.99, help="calibrate: speech share each rule must keep")
     parser.add_argument("--out", type=Path, help="calibrate: write the calibrated policy here (YAML)")
+    parser.add_argument("--speech-model", default="", help="add q_speech_prob from this speech/music model "
+                        "(registry ref or dir; `audiomill models train-speech-music`)")
     args = parser.parse_args()
     if args.command == "build":
         truth = build(args.dir, args.per_language, args.planted)
@@ -234,10 +264,14 @@ def main() -> None:
         return
     from audiomill.curation.policy import load_policy
 
-    truth, rows = segments(args.dir)
+    truth, rows = segments(args.dir, args.speech_model)
     policy = load_policy(args.policy)
     if args.command == "evaluate":
         _print(evaluate(truth, rows, policy), f"policy {args.policy}, all files")
+        if args.speech_model:
+            print("\nwhole files, VAD skipped: share flagged as not speech\n| group | files | tonal rule | classifier |\n|---|---|---|---|")
+            for name, row in second_line(truth, args.speech_model).items():
+                print(f"| {name} | {row['files']} | {row['tonal_rule_flags']:.1%} | {row['classifier_flags']:.1%} |")
         return
     calibrated = calibrate(truth, rows, policy, args.keep)
     print(json.dumps({n: r.model_dump(exclude_none=True) for n, r in calibrated.rules.items()}))
