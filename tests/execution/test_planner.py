@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,34 @@ def test_plan_cli_on_a_real_dataset(demo_dataset, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "audiomill", "plan", "--hours", "5", "--from", str(tmp_path / "x")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no manifest" in missing.stderr
+
+
+def _measured_round(dataset: Path, number: int, cpus: int, walls: dict[str, float], markers: dict[str, dict]) -> None:
+    from audiomill.rounds.store import PHASES, ROUND_JSON, RoundStore, write_json
+
+    store = RoundStore(str(dataset), number)
+    write_json(store.uri(ROUND_JSON), {"round": number, "config": {"num_cpus": cpus}})
+    for phase in PHASES:
+        store.mark(phase, {"wall_s": walls.get(phase, 1.0), **markers.get(phase, {})})
+
+
+def test_a_round_is_priced_from_measured_phases(tmp_path):
+    from audiomill.execution.round_planner import measured_rounds, plan_round
+
+    _measured_round(tmp_path, 0, 2, {"train": 50.0}, {"train": {"rows": 10}})  # round 0 never annotates: skipped
+    _measured_round(tmp_path, 1, 2, {"annotate": 36.0, "resynthesize": 9.0, "verify": 18.0, "train": 40.0},
+                    {"annotate": {"clips": 100, "hours": 0.1}, "select": {"hours": 0.01},
+                     "verify": {"acceptance_rate": 0.5}, "train": {"rows": 20}})
+    measured = measured_rounds(str(tmp_path))
+    assert [m.number for m in measured] == [1]
+    result = plan_round(1000.0, 10.0, measured, ClusterSpec(cpus=100))
+    phases = {r["phase"]: r for r in result["phases"]}
+    assert phases["annotate"]["core_hours"] == pytest.approx(36.0 * 2 / 0.1 * 1000 / 3600)  # 2 CPUs measured
+    assert phases["verify"]["core_hours"] == pytest.approx(18.0 * 2 / 0.01 * 10 / 3600)
+    accepted = 10.0 * 1000 * 0.5  # 1000 clips per hour measured, half accepted
+    assert result["expected"]["accepted_clips"] == pytest.approx(accepted)
+    assert phases["train"]["amount"] == pytest.approx(20 + accepted)
+    assert result["wall_hours"] == pytest.approx(sum(r["wall_hours"] for r in result["phases"]))
+    assert result["bottleneck"] == "annotate"  # 200 core-hours, against 10 for verify
+    with pytest.raises(ValueError, match="no finished round"):
+        plan_round(1000.0, 10.0, [], ClusterSpec(cpus=100))
