@@ -35,6 +35,7 @@ def test_cpu_only_plan_arithmetic():
     assert result["wall_hours"] == pytest.approx(1.5)
     assert result["kept_ratio"] == pytest.approx(0.25)
     assert result["storage_tb"]["raw"] == pytest.approx(1000 * 1e9 / 1e12)
+    assert result["shard_count"] == pytest.approx(500)  # one shard per 2 h measured
 
 
 def test_gpu_stage_counts_gpu_hours_and_can_be_the_bottleneck():
