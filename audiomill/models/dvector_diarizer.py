@@ -107,12 +107,13 @@ class DvectorDiarizer:
         labels, centroids = self._cluster(embeddings)
         labels = _smooth_runs(labels, windows.span_of)
         ambiguous = ambiguous_windows(embeddings, labels, self.options.ambiguity_margin)
+        log.debug("%d windows in %d stretches of %d spans: %d speakers", len(labels), len(parts),
+                  len(spans), int(labels.max(initial=0)) + 1)
+        inside: list[list[SpeakerTurn]] = [[] for _ in spans]
         per_part = self._turns(parts, mels, windows, labels, ambiguous, centroids)
-        turns: list[SpeakerTurn] = []
-        for index, span in enumerate(spans):
-            inside = [t for k, ts in enumerate(per_part) if parents[k] == index for t in ts]
-            turns += _fill_pauses(inside, span)
-        return turns
+        for parent, part_turns in zip(parents, per_part):
+            inside[parent] += part_turns
+        return [turn for span, turns in zip(spans, inside) for turn in _fill_pauses(turns, span)]
 
     def _span_mels(self, audio: np.ndarray, spans: list[tuple[float, float]]) -> list[np.ndarray]:
         """Power mel per span, volume raised to -30 dBFS by the RMS of all the source's speech."""
@@ -172,8 +173,9 @@ class DvectorDiarizer:
             edges = [a]
             for row in change.tolist():
                 coarse = (centres[row - 1] + centres[row]) / 2
-                edges.append(a + self._refine(mels[index], coarse, centroids[labels[row - 1]],
-                                              centroids[labels[row]]))
+                cut = a + self._refine(mels[index], coarse, centroids[labels[row - 1]],
+                                       centroids[labels[row]])
+                edges.append(min(b, max(edges[-1], cut)))  # close changes never cross
             edges.append(b)
             for k, (first, stop) in enumerate(zip(firsts, ends)):
                 lo, hi = round(edges[k], 3), round(edges[k + 1], 3)

@@ -80,7 +80,8 @@ class SpeakerEncoder:
             for k, r in enumerate(rows):
                 chunk[k, :lengths[r]] = mel[starts[r]: starts[r] + lengths[r]]
             with torch.no_grad(), torch_threads():
-                packed = pack_padded_sequence(torch.from_numpy(chunk), torch.as_tensor(lengths[first:rows.stop]),
+                packed = pack_padded_sequence(torch.from_numpy(chunk),
+                                              torch.as_tensor(lengths[first:rows.stop]),
                                               batch_first=True, enforce_sorted=False)
                 _, (hidden, _) = self._lstm(packed)
                 raw = torch.relu(self._linear(hidden[-1]))

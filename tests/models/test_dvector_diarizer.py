@@ -22,7 +22,8 @@ def _reference(conv: Conversation) -> list[tuple[float, float, str]]:
     return [(t.start_s, t.end_s, t.speaker) for t in conv.turns]
 
 
-def _hypothesis(diarizer, conv: Conversation, spans: list[tuple[float, float]]) -> list[tuple[float, float, str]]:
+def _hypothesis(diarizer, conv: Conversation, spans: list[tuple[float, float]]
+                ) -> list[tuple[float, float, str]]:
     return [(t.start_s, t.end_s, str(t.speaker)) for t in diarizer.diarize(conv.audio, spans)]
 
 
