@@ -210,8 +210,9 @@ class DiarizeConfig(_Section):
     """Speaker diarization per source, after VAD and before segment (off by default).
 
     VAD spans are cut at speaker changes, so each segment holds one speaker (``diar_speaker``).
-    ``fallback`` needs no weights (spectral statistics + clustering); ``pyannote`` loads a local
-    pipeline directory (``pip install audiomill[diarize]``).
+    ``fallback`` is embedded (``embedding=resemblyzer``: d-vectors from the weights in the
+    ``resemblyzer`` wheel + clustering; ``spectral``: the older spectral statistics, no weights);
+    ``pyannote`` loads a local pipeline directory (``pip install audiomill[diarize]``).
     """
 
     enabled: bool = False
@@ -220,8 +221,11 @@ class DiarizeConfig(_Section):
     num_speakers: int | None = Field(None, ge=1, le=64, description="known speakers per source; "
                                      "null estimates it")
     max_speakers: int = Field(8, ge=1, le=64)
-    threshold: float = Field(0.95, gt=0, le=2, description="fallback: cosine distance between "
-                             "cluster averages at which clustering stops")
+    embedding: Literal["resemblyzer", "spectral"] = Field("resemblyzer", description="fallback: "
+                                                          "window embedding")
+    threshold: float | None = Field(None, gt=0, le=2, description="fallback: distance between "
+                                    "cluster averages at which clustering stops; null = the "
+                                    "embedding's calibrated default")
     min_turn_s: float = Field(1.0, ge=0, description="shorter speaker turns join a neighbour instead "
                               "of becoming a segment")
     drop_overlap: bool = Field(False, description="drop spans flagged as overlapped speech")
