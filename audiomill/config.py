@@ -92,9 +92,12 @@ class ShardConfig(_Section):
 
 
 class RunnerConfig(_Section):
-    """Where stages run. ``ray`` starts (or joins) Ray; ``local`` runs in this process."""
+    """Where stages run. ``ray`` starts (or joins) Ray; ``local`` runs in this process; ``auto``
+    (default) runs in this process when no ``address`` is set and at most one part is left to run.
+    One part is one worker's work, so starting Ray (~10 s) would buy nothing; the outputs are the
+    same bytes either way (``test_clean_e2e``)."""
 
-    kind: Literal["ray", "local"] = "ray"
+    kind: Literal["auto", "ray", "local"] = "auto"
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all")
     address: str | None = Field(None, description="Ray address to join; null starts one in-process")
     actors: int | None = Field(None, ge=1, description="CPU actor pool size; null = the cluster's CPUs")
@@ -207,8 +210,9 @@ class DiarizeConfig(_Section):
     """Speaker diarization per source, after VAD and before segment (off by default).
 
     VAD spans are cut at speaker changes, so each segment holds one speaker (``diar_speaker``).
-    ``fallback`` needs no weights (spectral statistics + clustering); ``pyannote`` loads a local
-    pipeline directory (``pip install audiomill[diarize]``).
+    ``fallback`` is embedded (``embedding=resemblyzer``: d-vectors from the weights in the
+    ``resemblyzer`` wheel + clustering; ``spectral``: the older spectral statistics, no weights);
+    ``pyannote`` loads a local pipeline directory (``pip install audiomill[diarize]``).
     """
 
     enabled: bool = False
@@ -217,8 +221,11 @@ class DiarizeConfig(_Section):
     num_speakers: int | None = Field(None, ge=1, le=64, description="known speakers per source; "
                                      "null estimates it")
     max_speakers: int = Field(8, ge=1, le=64)
-    threshold: float = Field(0.95, gt=0, le=2, description="fallback: cosine distance between "
-                             "cluster averages at which clustering stops")
+    embedding: Literal["resemblyzer", "spectral"] = Field("resemblyzer", description="fallback: "
+                                                          "window embedding")
+    threshold: float | None = Field(None, gt=0, le=2, description="fallback: distance between "
+                                    "cluster averages at which clustering stops; null = the "
+                                    "embedding's calibrated default")
     min_turn_s: float = Field(1.0, ge=0, description="shorter speaker turns join a neighbour instead "
                               "of becoming a segment")
     drop_overlap: bool = Field(False, description="drop spans flagged as overlapped speech")
@@ -331,6 +338,26 @@ class MosConfig(_Section):
         return "off" if value is False else value
 
 
+class SpeechMusicConfig(_Section):
+    """``q_speech_prob`` per segment from the project's trained speech/music/noise classifier.
+
+    Off by default. Make a model with ``audiomill models train-speech-music`` (trained on generated
+    speech, music and noise, about a minute on one core) and point ``model`` at it. Then a policy
+    can use ``q_speech_prob: {min: 0.5}`` where the tonal score confuses reverberant speech with
+    music (``benchmarks/eval_set.py`` measures both on real recordings).
+    """
+
+    enabled: bool = False
+    model: str = Field("", description="registry ref (speech-music@production) or a model directory")
+
+    @model_validator(mode="after")
+    def _check_model(self) -> "SpeechMusicConfig":
+        if self.enabled and not self.model.strip():
+            raise ValueError("model is required when speech_music.enabled (e.g. speech-music@production, "
+                             "made by `audiomill models train-speech-music`)")
+        return self
+
+
 class CleanConfig(_Section):
     """A whole ``audiomill clean`` job."""
 
@@ -348,6 +375,7 @@ class CleanConfig(_Section):
     diarize: DiarizeConfig = DiarizeConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     mos: MosConfig = MosConfig()
+    speech_music: SpeechMusicConfig = SpeechMusicConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
     policy: str | None = Field(DEFAULT_POLICY, description="filter policy YAML (path or s3://); 'default' "
                                "is the one shipped with audiomill; null keeps every segment (metrics are "
@@ -370,6 +398,9 @@ class CleanConfig(_Section):
         diarize = relevant.pop("diarize")
         if self.diarize.enabled:
             relevant["diarize"] = {k: v for k, v in diarize.items() if k != "device"}
+        speech_music = relevant.pop("speech_music")  # off: the fingerprint is what it was before it existed
+        if self.speech_music.enabled:
+            relevant["speech_music"] = speech_music
         relevant["policy"] = policy_digest
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -77,6 +77,7 @@ class StageName(str, enum.Enum):
     WRITE = "write"
     MOS = "mos"
     TOKENIZE = "tokenize"
+    SPEECH_MUSIC = "speech_music"
 
 
 # -- source columns (one per input file/object/member) -------------------------------------------
@@ -119,6 +120,7 @@ Q_MOS = "q_mos"  # non-intrusive MOS (1..5); only when a MosEstimator is configu
 Q_MOS_SIG = "q_mos_sig"  # DNSMOS P.835 speech signal quality (1..5); null where not computed
 Q_MOS_BAK = "q_mos_bak"  # DNSMOS P.835 background noise quality (1..5); q_mos holds OVRL
 Q_MOS_MODEL = "q_mos_model"  # which MOS model version produced q_mos*; null where not computed
+Q_SPEECH_PROB = "q_speech_prob"  # P(speech) of the trained speech/music/noise classifier (0..1)
 QUALITY_COLUMNS = (Q_SNR_DB, Q_CLIPPING_RATIO, Q_LOUDNESS_LUFS, Q_DC_OFFSET_FS, Q_BANDWIDTH_HZ,
                    Q_SILENCE_RATIO, Q_MUSIC_SCORE)
 """Computed for every segment; duration (``audio_duration_s``) and speech ratio

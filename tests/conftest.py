@@ -23,6 +23,30 @@ def ray_local():
         yield ray
 
 
+@pytest.fixture(scope="session")
+def demo_dataset(demo_corpus, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The demo corpus cleaned once with the default config on the local runner: (dataset dir,
+    manifest dict). Shared read-only by every test that only reads a cleaned dataset; a test
+    that writes into it takes ``demo_dataset_copy``."""
+    from audiomill.config import load_config
+    from audiomill.jobs.clean import run_clean
+
+    out = tmp_path_factory.mktemp("demo-dataset") / "dataset"
+    manifest = run_clean(load_config(inputs=[str(demo_corpus.root)], output=str(out),
+                                     overrides=["runner.kind=local"])).to_dict()
+    return out, manifest
+
+
+@pytest.fixture
+def demo_dataset_copy(demo_dataset, tmp_path: Path) -> tuple[Path, dict]:
+    """A private copy of ``demo_dataset`` (same inputs, so a rerun resumes it)."""
+    import shutil
+
+    out = tmp_path / "dataset"
+    shutil.copytree(demo_dataset[0], out)
+    return out, demo_dataset[1]
+
+
 def corpus_uri(truth: CorpusTruth, relative: str) -> str:
     return str(Path(truth.root) / relative)
 

@@ -34,9 +34,8 @@ def ray_dataset(demo_corpus, ray_local, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_dataset(demo_corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("local") / "dataset"
-    return out, _clean(demo_corpus, out, "local")
+def local_dataset(demo_dataset):
+    return demo_dataset  # the session's local clean of the demo corpus, same config
 
 
 def _outcomes(out: Path, root: Path) -> dict[str, str]:
@@ -142,9 +141,8 @@ def test_local_and_ray_runners_give_identical_bytes(ray_dataset, local_dataset):
         assert (ray_out / name).read_bytes() == (local_out / name).read_bytes()
 
 
-def test_rerun_skips_done_parts_and_config_change_redoes_them(demo_corpus, local_dataset, tmp_path):
-    out = tmp_path / "dataset"
-    first = _clean(demo_corpus, out, "local")
+def test_rerun_skips_done_parts_and_config_change_redoes_them(demo_corpus, demo_dataset_copy):
+    out, first = demo_dataset_copy
     again = _clean(demo_corpus, out, "local")
     assert again["counts"]["parts_resumed"] == again["counts"]["parts"]
     assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in first["shards"]]

@@ -15,7 +15,7 @@ def test_defaults_are_valid_and_sensible():
     assert cfg.ingest.part_size == 4
     assert "*.wav" in cfg.ingest.include
     assert cfg.vad.max_segment_s >= 2 * cfg.vad.min_segment_s
-    assert cfg.runner.kind == "ray"
+    assert cfg.runner.kind == "auto"
     assert cfg.decode.allowed_sample_rates_hz is None
 
 

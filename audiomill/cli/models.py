@@ -12,7 +12,7 @@ import typer
 from rich.table import Column, Table
 
 from audiomill import storage
-from audiomill.cli.console import console, usage_error
+from audiomill.cli.console import console, err_console, usage_error
 from audiomill.models import whisper_packages
 from audiomill.models.registry import (REGISTRY_ENV, ModelRegistry, ModelVersion, RegistryError,
                                        default_registry_root, parse_ref)
@@ -197,3 +197,36 @@ def add_whisper(
     console.print(f"{'registered' if added else 'already registered:'} [bold]{version.ref}[/bold] "
                   f"({version.total_bytes / 1e6:.1f} MB, sha256 {version.sha256[:12]})"
                   + (f", now {version.name}@{promote}" if promote else ""))
+
+
+@models_app.command("train-speech-music")
+def train_speech_music(
+    registry: RegistryOption = "",
+    clips: Annotated[int, typer.Option(min=10, help="Generated clips per class (speech, music, noise).")] = 150,
+    seed: Annotated[int, typer.Option(help="Seed of the generated material (same seed: same model).")] = 0,
+    stage: Annotated[str, typer.Option(help="Promote the new version to this stage ('' to skip).")] = "production",
+    as_json: JsonOption = False,
+) -> None:
+    """Train the speech/music/noise classifier on generated audio and register it as speech-music@N.
+
+    The material is espeak-ng speech (clean, in rooms, over music or noise), synthetic music and
+    noise; nothing is downloaded. Use it in a clean job with
+    --set speech_music.enabled=true --set speech_music.model=speech-music@production and a policy
+    rule such as q_speech_prob: {min: 0.5}. About a minute per 150 clips on one core.
+
+    Example: audiomill models train-speech-music --registry ./registry
+    """
+    from audiomill.jobs.speech_music import SpeechMusicTraining, train_speech_music as train
+
+    _open(registry)
+    settings = SpeechMusicTraining(clips_per_class=clips, seed=seed, promote=stage or None)
+    try:
+        version = train(registry, settings, progress=lambda text: err_console.print(f"[dim]{text}[/dim]"))
+    except RegistryError as err:
+        raise usage_error(str(err)) from err
+    if as_json:
+        print(json.dumps(version.to_json() | {"stages": [stage] if stage else []}, indent=2))
+    else:
+        console.print(f"registered [bold]{version.ref}[/bold]: held-out accuracy "
+                      f"{version.metrics.get('held_out_accuracy', float('nan')):.3f} on generated clips"
+                      + (f", now {version.name}@{stage}" if stage else ""))

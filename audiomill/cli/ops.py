@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from audiomill.cli.console import EXIT_FAILED, EXIT_USAGE, console, err_console
+from audiomill.cli.console import EXIT_FAILED, EXIT_USAGE, console, err_console, usage_error
 from audiomill.cli.remote import resolve_address
 from audiomill.execution import cluster as cluster_ops
 from audiomill.execution import submit as job_ops
@@ -137,21 +137,37 @@ def jobs_stop(job_id: str, address: AddressOption = None) -> None:
 
 def plan_command(
     hours: Annotated[float, typer.Option("--hours", help="Raw audio hours to plan for, e.g. 100000000.")],
-    from_: Annotated[list[str], typer.Option(
+    from_: Annotated[Optional[list[str]], typer.Option(
         "--from", help="Datasets (or manifest.json files) cleaned on your hardware; their measured "
-                       "stage throughputs drive the plan (repeatable).")],
+                       "stage throughputs drive the plan (repeatable).")] = None,
     cluster_spec: Annotated[Optional[str], typer.Option(
         "--cluster-spec", help="YAML with `cpus: N` and `gpus: N` (default: this machine).")] = None,
+    round_from: Annotated[Optional[str], typer.Option(
+        "--round-from", help="Price one self-labeling round instead, from the rounds measured on this "
+                             "dataset (`audiomill round run`): --hours of audio annotated, --budget-hours "
+                             "of it re-synthesized and verified.")] = None,
+    budget_hours: Annotated[float, typer.Option(
+        "--budget-hours", help="With --round-from: hours re-synthesized per round.")] = 1000.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Estimate core-hours, GPU-hours, storage and wall time per stage, and name the bottleneck.
+    """Estimate core-hours, GPU-hours, storage and wall time per stage, and name the bottleneck;
+    with --round-from, the same per phase of one self-labeling round at a re-synthesis budget.
 
     Example: audiomill plan --hours 100000000 --from ./sample-dataset --cluster-spec cluster.yaml
+    Example: audiomill plan --hours 100000000 --budget-hours 10000 --round-from ./sample-dataset
     """
     from audiomill.execution.planner import ClusterSpec, load_manifest, plan
 
+    if round_from is None and not from_:
+        raise usage_error("give --from DATASET (a clean plan) or --round-from DATASET (a round's price)")
     try:
-        result = plan(hours, [load_manifest(s) for s in from_], ClusterSpec.load(cluster_spec))
+        spec = ClusterSpec.load(cluster_spec)
+        if round_from is not None:
+            from audiomill.execution.round_planner import measured_rounds, plan_round
+
+            _print_round_plan(plan_round(hours, budget_hours, measured_rounds(round_from), spec), as_json)
+            return
+        result = plan(hours, [load_manifest(s) for s in from_ or []], spec)
     except (FileNotFoundError, ValueError) as err:
         err_console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(EXIT_USAGE) from err
@@ -167,4 +183,23 @@ def plan_command(
     console.print(table)
     console.print(f"wall time ~{result['wall_hours']:,.1f} h; kept ratio {result['kept_ratio']:.1%}; "
                   f"storage: raw {result['storage_tb']['raw']:,.1f} TB, shards {result['storage_tb']['shards']:,.1f} TB "
+                  f"in ~{result['shard_count']:,.0f} tars "
                   f"(based on {result['based_on']['audio_hours']:.2f} h measured)")
+
+
+def _print_round_plan(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table("phase", "core-s per unit", "amount", "core-hours", "wall hours",
+                  title=f"one round: {result['hours']:,.0f} h annotated, {result['budget_hours']:,.0f} h "
+                        f"re-synthesized, on {result['cluster']['cpus']} CPUs")
+    for row in result["phases"]:
+        mark = " <- bottleneck" if row["phase"] == result["bottleneck"] else ""
+        table.add_row(row["phase"] + mark, f"{row['core_s_per_unit']:,.1f} / {row['unit']}",
+                      f"{row['amount']:,.0f}", f"{row['core_hours']:,.1f}", f"{row['wall_hours']:,.2f}")
+    console.print(table)
+    expected = result["expected"]
+    console.print(f"wall time ~{result['wall_hours']:,.1f} h; expected {expected['accepted_clips']:,.0f} accepted "
+                  f"labels ({expected['acceptance_rate']:.0%} of {expected['clips_per_hour']:,.0f} clips/h); "
+                  f"based on rounds {result['based_on']['rounds']}")

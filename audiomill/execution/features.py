@@ -95,7 +95,7 @@ class FeatureWorker:
             compute_type="int8" if job.device == "cpu" else "int8_float16"))
         self.speaker = None
         if job.targets:
-            from audiomill.models.tokenizer.speaker import SpeakerEncoder
+            from audiomill.models.speaker_encoder import SpeakerEncoder
 
             self.speaker = SpeakerEncoder()
 

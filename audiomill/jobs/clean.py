@@ -12,7 +12,7 @@ import time
 
 from audiomill import layout, schema, storage
 from audiomill.config import CleanConfig
-from audiomill.execution.runners import make_runner
+from audiomill.execution.runners import LocalRunner, make_runner
 from audiomill.jobs.finalize import finalize_dataset
 from audiomill.jobs.lock import output_lock
 from audiomill.jobs.output import claim_output
@@ -50,7 +50,7 @@ def run_clean(job: CleanConfig | PreparedJob, progress: JobProgress | None = Non
         progress.planned(plan)
         logger.info("%d parts, %d to run", len(plan.parts), len(plan.todo))
         stats_by_part = {p.part_id: p.done_stats for p in plan.parts if p.done_stats is not None}
-        with make_runner(cfg.runner, cfg.dedup.ray_min_segments) as runner:
+        with make_runner(cfg.runner, cfg.dedup.ray_min_segments, len(plan.todo)) as runner:
             for batch in runner.run([p.uri for p in plan.todo], prepared.stages()):
                 for part_id, text in zip(batch[schema.PART_ID].to_pylist(), batch[STATS_JSON].to_pylist()):
                     stats = PartStats.from_dict(json.loads(text))
@@ -62,11 +62,11 @@ def run_clean(job: CleanConfig | PreparedJob, progress: JobProgress | None = Non
                 raise RuntimeError(f"parts never finished: {missing[:10]}")
             manifest = finalize_dataset(prepared, plan, stats_by_part, started, runner)
             if cfg.tokenize.enabled:
-                manifest = tokenize_kept(prepared, manifest)
+                manifest = tokenize_kept(prepared, manifest, local=isinstance(runner, LocalRunner))
             return manifest
 
 
-def tokenize_kept(prepared: PreparedJob, manifest: Manifest) -> Manifest:
+def tokenize_kept(prepared: PreparedJob, manifest: Manifest, local: bool) -> Manifest:
     """``tokenize.enabled``: token tables of the kept segments (after dedup and policy, so no
     dropped copy is tokenized), by the same stage and resumable parts as ``audiomill tokenize``;
     the manifest records what was written."""
@@ -74,7 +74,7 @@ def tokenize_kept(prepared: PreparedJob, manifest: Manifest) -> Manifest:
     from audiomill.jobs.tokenize import TokenizeRequest, tokenize_dataset
 
     cfg = prepared.cfg
-    workers = 0 if cfg.runner.kind == "local" else max(1, (cfg.runner.num_cpus or 2) // cfg.tokenize.threads)
+    workers = 0 if local else max(1, (cfg.runner.num_cpus or 2) // cfg.tokenize.threads)
     result = tokenize_dataset(TokenizeRequest(cfg.output, cfg.tokenize, cfg.models.registry, workers,
                                               RaySettings(address=cfg.runner.address, num_cpus=cfg.runner.num_cpus)))
     manifest = manifest.replace(extra={**manifest.extra, "tokens": {

@@ -45,15 +45,17 @@ def config_fingerprint(cfg: CleanConfig, policy: Policy | None = None) -> str:
     return cfg.fingerprint(policy.digest() if policy else None)
 
 
-def pin_tokenizer(cfg: CleanConfig, models: dict[str, ResolvedModel]
-                  ) -> tuple[CleanConfig, dict[str, ResolvedModel]]:
-    """With ``tokenize.enabled``: resolve the tokenizer now (a missing one is a usage error before
-    any work) and pin a registry alias to its version, as ``pin_asr_model`` does for ASR."""
-    if not cfg.tokenize.enabled:
+def pin_section_model(cfg: CleanConfig, models: dict[str, ResolvedModel], section: str, field: str,
+                      role: str) -> tuple[CleanConfig, dict[str, ResolvedModel]]:
+    """With ``cfg.<section>.enabled``: resolve ``cfg.<section>.<field>`` now (a missing model is a
+    usage error before any work) and pin a registry alias to its version, as ``pin_asr_model``
+    does for ASR; the resolved model is recorded under ``role``."""
+    settings = getattr(cfg, section)
+    if not settings.enabled:
         return cfg, models
-    model = resolve_model(cfg.tokenize.tokenizer, cfg.models.registry)
-    cfg = cfg.model_copy(update={"tokenize": cfg.tokenize.model_copy(update={"tokenizer": model.ref})})
-    return cfg, {**models, "tokenizer": model}
+    model = resolve_model(getattr(settings, field), cfg.models.registry)
+    cfg = cfg.model_copy(update={section: settings.model_copy(update={field: model.ref})})
+    return cfg, {**models, role: model}
 
 
 def prepare_job(cfg: CleanConfig, overwrite: bool = False) -> PreparedJob:
@@ -66,7 +68,8 @@ def prepare_job(cfg: CleanConfig, overwrite: bool = False) -> PreparedJob:
     ingest.check_output_not_inside_inputs(cfg.inputs, cfg.output)
     check_output(cfg, overwrite)
     cfg, models = pin_asr_model(cfg)
-    cfg, models = pin_tokenizer(cfg, models)
+    cfg, models = pin_section_model(cfg, models, "tokenize", "tokenizer", "tokenizer")
+    cfg, models = pin_section_model(cfg, models, "speech_music", "model", "speech_music")
     policy = load_policy(cfg.policy) if cfg.policy else None
     prepared = PreparedJob(cfg, config_fingerprint(cfg, policy), policy, models, overwrite)
     produced = check_order(prepared.stages())

@@ -28,7 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audiomill import layout, schema, storage
-from audiomill.curation.dedup.index_store import run_file
 from audiomill.exports.record import recorded_exports, refresh_exports
 from audiomill.jobs import takedown_files as files
 from audiomill.manifest import Accounting, ShardSummary, read_manifest
@@ -220,6 +219,9 @@ def _table_files(root: str) -> list[str]:
     config = read_manifest(root).config
     index_root = (config.get("dedup") or {}).get("index")
     if index_root:
+        # imported here: the dedup package pulls scipy, which would add ~2 s to every CLI start
+        from audiomill.curation.dedup.index_store import run_file
+
         uris.append(run_file(index_root, config.get("output") or root))
     return uris
 

@@ -25,7 +25,7 @@ from audiomill.models.tokenizer import SemanticTokenizer
 from audiomill.models.tokenizer.baseline import fit_mfcc_units, mfcc_frames
 from audiomill.models.tokenizer.espeak_align import synthesize
 from audiomill.models.tokenizer.metrics import bitrate, code_usage, pnmi_purity
-from audiomill.models.tokenizer.speaker import cosine_similarity
+from audiomill.models.speaker_encoder import cosine_similarity
 from audiomill.schema import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)

@@ -117,22 +117,27 @@ class FallbackDiarizer:
             raw = fcluster(tree, t=min(opts.num_speakers, n), criterion="maxclust")
         else:
             raw = fcluster(tree, t=opts.threshold, criterion="distance")
-            raw = _absorb_small_clusters(scaled, raw, max(opts.min_cluster_windows,
-                                                          opts.min_cluster_share * n))
+            raw = absorb_small_clusters(scaled, raw, max(opts.min_cluster_windows,
+                                                         opts.min_cluster_share * n))
             if len(np.unique(raw)) > opts.max_speakers:
                 raw = fcluster(tree, t=opts.max_speakers, criterion="maxclust")
-        values, first_seen, inverse = np.unique(raw, return_index=True, return_inverse=True)
-        rank = np.empty(len(values), np.int64)
-        rank[np.argsort(first_seen)] = np.arange(len(values))
-        labels = rank[inverse]
-        return labels.astype(np.int64), _ambiguous(scaled, labels, opts.ambiguity_margin)
+        labels = number_by_first_appearance(raw)
+        return labels, ambiguous_windows(scaled, labels, opts.ambiguity_margin)
+
+
+def number_by_first_appearance(raw: np.ndarray) -> np.ndarray:
+    """Relabel cluster ids 0, 1, ... in the order they first occur."""
+    values, first_seen, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    rank = np.empty(len(values), np.int64)
+    rank[np.argsort(first_seen)] = np.arange(len(values))
+    return rank[inverse].astype(np.int64)
 
 
 _FEATURE_SCALE = np.concatenate([np.full(23, 4.0), np.full(23, 2.0), [0.3, 0.1]]).astype(np.float32)
 """Typical within-source feature spread (MFCC means, MFCC stds, log-f0 median and spread)."""
 
 
-def _absorb_small_clusters(scaled: np.ndarray, raw: np.ndarray, min_size: float) -> np.ndarray:
+def absorb_small_clusters(scaled: np.ndarray, raw: np.ndarray, min_size: float) -> np.ndarray:
     """Move windows of clusters smaller than ``min_size`` to the nearest larger cluster.
 
     Windows that straddle a speaker change or a pause form small clusters of their own; they are
@@ -149,7 +154,8 @@ def _absorb_small_clusters(scaled: np.ndarray, raw: np.ndarray, min_size: float)
     return np.where(np.isin(raw, large), raw, nearest)
 
 
-def _ambiguous(scaled: np.ndarray, labels: np.ndarray, margin: float) -> np.ndarray:
+def ambiguous_windows(scaled: np.ndarray, labels: np.ndarray, margin: float) -> np.ndarray:
+    """Windows about as close (cosine) to another speaker's centroid as to their own."""
     speakers = int(labels.max()) + 1
     if speakers < 2:
         return np.zeros(len(labels), bool)

@@ -8,7 +8,7 @@ from audiomill import schema
 from audiomill.config import CleanConfig
 from audiomill.curation.policy import Policy
 from audiomill.formats.tables import read_table
-from audiomill.models.registry import ResolvedModel
+from audiomill.models.registry import ResolvedModel, resolve_model
 from audiomill.pipelines.asr import AsrStage, resolve_asr_model
 from audiomill.pipelines.base import Resources, Stage
 from audiomill.pipelines.decode import DecodeStage
@@ -19,6 +19,7 @@ from audiomill.pipelines.policy import PolicyStage
 from audiomill.pipelines.provenance import ProvenanceStage
 from audiomill.pipelines.quality import QualityStage
 from audiomill.pipelines.segment import SegmentStage
+from audiomill.pipelines.speech_music import SpeechMusicStage
 from audiomill.pipelines.vad import VadStage
 from audiomill.pipelines.writer import WriterStage
 
@@ -53,6 +54,10 @@ def clean_stages(cfg: CleanConfig, fingerprint: str, policy: Policy | None,
     if cfg.asr.enabled:
         model = (models or {}).get("asr") or resolve_asr_model(cfg)
         asr = [AsrStage(cfg.asr, model, cfg.models.cache_dir)]
+    speech_music: list[Stage] = []
+    if cfg.speech_music.enabled:
+        model = (models or {}).get("speech_music") or resolve_model(cfg.speech_music.model, cfg.models.registry)
+        speech_music = [SpeechMusicStage(cfg.speech_music, model, cfg.models.cache_dir)]
     return [
         ProvenanceStage(cfg.ingest, cfg.provenance),  # first: a disallowed license costs no decode
         DecodeStage(cfg.decode),
@@ -61,6 +66,7 @@ def clean_stages(cfg: CleanConfig, fingerprint: str, policy: Policy | None,
         SegmentStage(),
         QualityStage(),
         *([MosStage(cfg.mos)] if cfg.mos.coverage != "off" else []),
+        *speech_music,
         *asr,
         *([PolicyStage(policy)] if policy is not None else []),
         *([DedupFeaturesStage(cfg.dedup, cfg.mos.coverage == "full")] if cfg.dedup.enabled else []),

@@ -15,17 +15,25 @@ from audiomill import schema
 from audiomill.config import DiarizeConfig
 from audiomill.models.diarization import (FallbackDiarizer, FallbackOptions, PyannoteDiarizer,
                                           split_spans_at_turns)
+from audiomill.models.dvector_diarizer import DvectorDiarizer, DvectorOptions
 from audiomill.pipelines.base import Resources, Stage, with_rejects
 from audiomill.schema import RejectReason
 
 
-def build_diarizer(cfg: DiarizeConfig) -> FallbackDiarizer | PyannoteDiarizer:
+Diarizer = DvectorDiarizer | FallbackDiarizer | PyannoteDiarizer
+
+
+def build_diarizer(cfg: DiarizeConfig) -> Diarizer:
     """The configured backend; pyannote raises ``DiarizerUnavailableError`` when it cannot import."""
     if cfg.backend == "pyannote":
         return PyannoteDiarizer(cfg.pipeline_dir, device=cfg.device, num_speakers=cfg.num_speakers,
                                 max_speakers=cfg.max_speakers)
-    return FallbackDiarizer(FallbackOptions(threshold=cfg.threshold, num_speakers=cfg.num_speakers,
-                                            max_speakers=cfg.max_speakers))
+    options_cls = FallbackOptions if cfg.embedding == "spectral" else DvectorOptions
+    chosen = {"num_speakers": cfg.num_speakers, "max_speakers": cfg.max_speakers}
+    if cfg.threshold is not None:
+        chosen["threshold"] = cfg.threshold
+    options = options_cls(**chosen)
+    return FallbackDiarizer(options) if cfg.embedding == "spectral" else DvectorDiarizer(options)
 
 
 class DiarizeStage(Stage):
@@ -39,7 +47,7 @@ class DiarizeStage(Stage):
     def __init__(self, cfg: DiarizeConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.diarizer: FallbackDiarizer | PyannoteDiarizer | None = None
+        self.diarizer: Diarizer | None = None
 
     def setup(self) -> None:
         self.diarizer = build_diarizer(self.cfg)

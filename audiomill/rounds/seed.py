@@ -25,27 +25,10 @@ from audiomill import annotation as ann
 from audiomill import schema
 from audiomill.annotation import Truth
 from audiomill.models.generation import scene, voices
+from audiomill.models.generation.voices import SENTENCES
 from audiomill.models.understanding.measures import active_seconds
 from audiomill.models.understanding.pitch import pitch_stats
 
-SENTENCES = (
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call Stella and ask her to bring these things from the store.",
-    "A rainbow is a division of white light into many beautiful colors.",
-    "We tested the new pipeline on one hour of audio before lunch.",
-    "Six spoons of fresh snow peas and five thick slabs of blue cheese.",
-    "The museum opens at nine in the morning and closes at six.",
-    "Turn left at the second traffic light, then keep going straight.",
-    "My brother plays the violin every evening after dinner.",
-    "The train to the city leaves from platform four at noon.",
-    "She planted tomatoes and beans in the garden last spring.",
-    "Our team will meet on Thursday to review the budget.",
-    "The old bridge was closed for repairs during the winter.",
-    "He forgot his umbrella and walked home in the rain.",
-    "Fresh bread from the bakery smells wonderful in the morning.",
-    "The children built a castle of sand near the water.",
-    "Remember to switch off the lights when you leave the office.",
-)
 ALSA_DIR = Path("/usr/share/sounds/alsa")
 ALSA_TEXTS = {"Front_Center": "Front Center", "Front_Left": "Front Left", "Front_Right": "Front Right",
               "Rear_Center": "Rear Center", "Rear_Left": "Rear Left", "Rear_Right": "Rear Right",

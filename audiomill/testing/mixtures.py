@@ -116,3 +116,29 @@ def _activity(turns: list[tuple[float, float, str]], labels: list[str], n: int, 
     for start, stop, label in turns:
         active[labels.index(label), int(round(start / step_s)): int(round(stop / step_s))] = True
     return active
+
+
+def longest_foreign_stretch(reference: list[tuple[float, float, str]],
+                            hypothesis: list[tuple[float, float, str]], step_s: float = 0.01) -> float:
+    """Seconds of the longest stretch inside one hypothesis turn where only other reference
+    speakers talk than the one that speaks most of that turn: how far a turn runs across a
+    reference speaker change. Pauses inside the stretch count; overlapped speech does not."""
+    end_s = max([e for _, e, _ in reference + hypothesis] + [0.0])
+    n = int(np.ceil(end_s / step_s)) + 1
+    labels = sorted({r for _, _, r in reference})
+    ref = _activity(reference, labels, n, step_s)
+    longest = 0.0
+    for start, stop, _ in hypothesis:
+        lo, hi = int(round(start / step_s)), int(round(stop / step_s))
+        inside = ref[:, lo:hi]
+        if inside.shape[1] == 0 or not inside.any():
+            continue
+        own = inside[int(np.argmax(inside.sum(axis=1)))]
+        foreign = np.flatnonzero(inside.any(axis=0) & ~own)
+        if foreign.size == 0:
+            continue
+        own_before = np.cumsum(own)[foreign]  # stretches are separated by the own speaker
+        breaks = np.flatnonzero(np.diff(own_before)) + 1
+        for run in np.split(foreign, breaks):
+            longest = max(longest, float(run[-1] - run[0] + 1) * step_s)
+    return round(longest, 3)

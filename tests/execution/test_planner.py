@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from audiomill.config import load_config
-from audiomill.jobs.clean import run_clean
 from audiomill.execution.planner import ClusterSpec, plan
 from audiomill.manifest import Accounting, Counts, Manifest, ShardSummary
 
@@ -36,6 +35,7 @@ def test_cpu_only_plan_arithmetic():
     assert result["wall_hours"] == pytest.approx(1.5)
     assert result["kept_ratio"] == pytest.approx(0.25)
     assert result["storage_tb"]["raw"] == pytest.approx(1000 * 1e9 / 1e12)
+    assert result["shard_count"] == pytest.approx(500)  # one shard per 2 h measured
 
 
 def test_gpu_stage_counts_gpu_hours_and_can_be_the_bottleneck():
@@ -48,9 +48,8 @@ def test_gpu_stage_counts_gpu_hours_and_can_be_the_bottleneck():
         plan(100.0, [manifest], ClusterSpec(cpus=100, gpus=0))
 
 
-def test_plan_cli_on_a_real_dataset(demo_corpus, tmp_path):
-    out = tmp_path / "ds"
-    run_clean(load_config(inputs=[str(demo_corpus.root)], output=str(out), overrides=["runner.kind=local"]))
+def test_plan_cli_on_a_real_dataset(demo_dataset, tmp_path):
+    out, _ = demo_dataset
     spec = tmp_path / "cluster.yaml"
     spec.write_text("cpus: 1000\ngpus: 0\n")
     result = subprocess.run([sys.executable, "-m", "audiomill", "plan", "--hours", "100000000", "--from", str(out),
@@ -62,3 +61,34 @@ def test_plan_cli_on_a_real_dataset(demo_corpus, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "audiomill", "plan", "--hours", "5", "--from", str(tmp_path / "x")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no manifest" in missing.stderr
+
+
+def _measured_round(dataset: Path, number: int, cpus: int, walls: dict[str, float], markers: dict[str, dict]) -> None:
+    from audiomill.rounds.store import PHASES, ROUND_JSON, RoundStore, write_json
+
+    store = RoundStore(str(dataset), number)
+    write_json(store.uri(ROUND_JSON), {"round": number, "config": {"num_cpus": cpus}})
+    for phase in PHASES:
+        store.mark(phase, {"wall_s": walls.get(phase, 1.0), **markers.get(phase, {})})
+
+
+def test_a_round_is_priced_from_measured_phases(tmp_path):
+    from audiomill.execution.round_planner import measured_rounds, plan_round
+
+    _measured_round(tmp_path, 0, 2, {"train": 50.0}, {"train": {"rows": 10}})  # round 0 never annotates: skipped
+    _measured_round(tmp_path, 1, 2, {"annotate": 36.0, "resynthesize": 9.0, "verify": 18.0, "train": 40.0},
+                    {"annotate": {"clips": 100, "hours": 0.1}, "select": {"hours": 0.01},
+                     "verify": {"acceptance_rate": 0.5}, "train": {"rows": 20}})
+    measured = measured_rounds(str(tmp_path))
+    assert [m.number for m in measured] == [1]
+    result = plan_round(1000.0, 10.0, measured, ClusterSpec(cpus=100))
+    phases = {r["phase"]: r for r in result["phases"]}
+    assert phases["annotate"]["core_hours"] == pytest.approx(36.0 * 2 / 0.1 * 1000 / 3600)  # 2 CPUs measured
+    assert phases["verify"]["core_hours"] == pytest.approx(18.0 * 2 / 0.01 * 10 / 3600)
+    accepted = 10.0 * 1000 * 0.5  # 1000 clips per hour measured, half accepted
+    assert result["expected"]["accepted_clips"] == pytest.approx(accepted)
+    assert phases["train"]["amount"] == pytest.approx(20 + accepted)
+    assert result["wall_hours"] == pytest.approx(sum(r["wall_hours"] for r in result["phases"]))
+    assert result["bottleneck"] == "annotate"  # 200 core-hours, against 10 for verify
+    with pytest.raises(ValueError, match="no finished round"):
+        plan_round(1000.0, 10.0, [], ClusterSpec(cpus=100))

@@ -81,9 +81,8 @@ def test_killed_job_resumes_to_identical_output(tmp_path, demo_corpus):
     assert sorted(p.name for p in (out / layout.SHARDS_DIR).iterdir()) == sorted(_shard_sums(expected))
 
 
-def test_inspect_prints_summary_matching_manifest(tmp_path, demo_corpus):
-    out = tmp_path / "dataset"
-    assert _run("clean", str(demo_corpus.root), "--out", str(out), "--runner", "local").returncode == 0
+def test_inspect_prints_summary_matching_manifest(tmp_path, demo_dataset):
+    out, _ = demo_dataset
     result = _run("inspect", str(out), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

@@ -9,8 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from audiomill import layout
-from audiomill.config import load_config
-from audiomill.jobs.clean import run_clean
 from audiomill.jobs.curate import curate_dataset
 
 STRICT = "rules: {q_snr_db: {min: 25}, audio_duration_s: {min: 2.0}}\n"
@@ -29,10 +27,8 @@ def index_keys(root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cleaned(demo_corpus, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("invariant") / "ds"
-    run_clean(load_config(inputs=[str(demo_corpus.root)], output=str(out), overrides=["runner.kind=local"]))
-    return out
+def cleaned(demo_dataset) -> Path:
+    return demo_dataset[0]  # curate only reads it (asserted below)
 
 
 def test_clean_shards_hold_exactly_the_index(cleaned: Path):

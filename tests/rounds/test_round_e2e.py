@@ -5,6 +5,7 @@ rerun determinism is not repeated here: its seed set and heads are the copy's in
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from audiomill import schema
 from audiomill.cli import round as round_cli
+from audiomill.cli.app import app
 from audiomill.jobs.rounds.report import round_report, round_status
 from audiomill.jobs.rounds.run import run_rounds
 from audiomill.models.registry import ModelRegistry
@@ -73,3 +75,8 @@ def test_round_resumes_at_its_phase_and_reruns_byte_identical(tmp_path):
     result = CliRunner().invoke(round_cli.app, ["report", str(clean), "--json"])
     assert result.exit_code == 0, result.output
     assert '"register"' in result.output
+    priced = CliRunner().invoke(app, ["plan", "--hours", "1000", "--budget-hours", "10", "--round-from",
+                                      str(clean), "--json"])
+    assert priced.exit_code == 0, priced.output
+    plan = json.loads(priced.stdout)
+    assert plan["based_on"]["rounds"] == [1] and plan["wall_hours"] > 0  # priced from the measured round 1

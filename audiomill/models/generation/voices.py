@@ -26,6 +26,25 @@ FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5")
 MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7")
 _CALIBRATION_TEXT = "This is a short test of my voice today."
 ESPEAK_WPM_PER_WPS = 41.5  # espeak-ng -s (words/min) per measured word per active second (175 -> 4.2)
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call Stella and ask her to bring these things from the store.",
+    "A rainbow is a division of white light into many beautiful colors.",
+    "We tested the new pipeline on one hour of audio before lunch.",
+    "Six spoons of fresh snow peas and five thick slabs of blue cheese.",
+    "The museum opens at nine in the morning and closes at six.",
+    "Turn left at the second traffic light, then keep going straight.",
+    "My brother plays the violin every evening after dinner.",
+    "The train to the city leaves from platform four at noon.",
+    "She planted tomatoes and beans in the garden last spring.",
+    "Our team will meet on Thursday to review the budget.",
+    "The old bridge was closed for repairs during the winter.",
+    "He forgot his umbrella and walked home in the rain.",
+    "Fresh bread from the bakery smells wonderful in the morning.",
+    "The children built a castle of sand near the water.",
+    "Remember to switch off the lights when you leave the office.",
+)
+"""Everyday English sentences: what generated speech says (round seed sets, classifier training)."""
 
 
 class EngineError(RuntimeError):

@@ -137,7 +137,7 @@ class SemanticTokenizer:
 
     @functools.cached_property
     def _speaker_encoder(self):  # noqa: ANN202 - SpeakerEncoder
-        from audiomill.models.tokenizer.speaker import SpeakerEncoder
+        from audiomill.models.speaker_encoder import SpeakerEncoder
 
         return SpeakerEncoder()
 

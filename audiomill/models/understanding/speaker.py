@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from audiomill.models.tokenizer.speaker import EMBEDDING_DIM, SpeakerEncoder, cosine_similarity
+from audiomill.models.speaker_encoder import EMBEDDING_DIM, SpeakerEncoder, cosine_similarity
 
 MODEL_ID = "resemblyzer-0.1.4"
 MIN_SAMPLES = 1600  # 0.1 s

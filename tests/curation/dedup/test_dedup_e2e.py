@@ -13,7 +13,9 @@ import pytest
 
 from audiomill import layout, schema
 from audiomill.audio import decode_flac
-from audiomill.config import load_config
+from audiomill.config import DedupConfig, RunnerConfig, load_config
+from audiomill.execution.runners import LocalRunner, RayRunner
+from audiomill.jobs.dedup import decide_duplicates
 from audiomill.jobs.clean import run_clean
 from audiomill.testing.corpus import DUP_SOURCE, LONG_SOURCE
 
@@ -37,9 +39,8 @@ def _relative(row: dict, root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def local_run(demo_corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("dedup-local") / "dataset"
-    return out, _clean([demo_corpus.root], out, "local")
+def local_run(demo_dataset):
+    return demo_dataset  # the session's local clean of the demo corpus, same config (read only)
 
 
 def test_planted_duplicates_go_to_rejects_pointing_at_the_kept_copy(local_run, demo_corpus):
@@ -106,8 +107,8 @@ def _same_outputs(a: Path, b: Path, manifest_a: dict, manifest_b: dict) -> None:
     assert manifest_a["dedup"] == manifest_b["dedup"]
 
 
-def test_rerun_gives_identical_outputs(local_run, demo_corpus):
-    out, manifest = local_run
+def test_rerun_gives_identical_outputs(demo_dataset_copy, demo_corpus):
+    out, manifest = demo_dataset_copy
     before = {n: (out / n).read_bytes() for n in (layout.INDEX_FILE, layout.REJECTS_FILE, layout.DEDUP_FILE)}
     again = _clean([demo_corpus.root], out, "local")  # every part resumed, global step redone
     assert again["counts"]["parts_resumed"] == again["counts"]["parts"]
@@ -115,14 +116,19 @@ def test_rerun_gives_identical_outputs(local_run, demo_corpus):
     _same_outputs(out, out, manifest, again)
 
 
-def test_global_step_on_ray_data_matches_local(demo_corpus, ray_local, tmp_path):
-    root = Path(demo_corpus.root)
-    inputs = [root / p for p in [*DUP_GROUP, "speech/en/en_us_16k.wav", LONG_SOURCE, "speech/de/de_44k.wav"]
-              if (root / p).exists()]
-    local = _clean(inputs, tmp_path / "local", "local")
-    on_ray = _clean(inputs, tmp_path / "ray", "ray", "dedup.ray_min_segments=0")  # Ray Data global step
-    assert on_ray["dedup"]["dropped"] >= 3
-    _same_outputs(tmp_path / "local", tmp_path / "ray", local, on_ray)
+def test_global_step_on_ray_data_matches_local(local_run, ray_local):
+    """The Ray Data edge search decides exactly what the in-process one decides, on the same parts
+    (the part stages on Ray are compared with local ones in ``test_clean_e2e``)."""
+    out, _ = local_run
+    cfg = DedupConfig()  # what local_run used
+    part_ids = sorted(int(p.name.split("-")[1]) for p in (out / layout.PARTS_DIR).glob("part-*"))
+    local = decide_duplicates(str(out), cfg, part_ids, LocalRunner())
+    with RayRunner(RunnerConfig(kind="ray", num_cpus=2), dedup_min_rows=0) as runner:
+        on_ray = decide_duplicates(str(out), cfg, part_ids, runner)
+    assert sum(not d.kept for d in on_ray.rows) >= 3
+    assert on_ray.rows == local.rows
+    assert on_ray.report == local.report
+    assert on_ray.kept_features.equals(local.kept_features)
 
 
 def test_disabling_dedup_brings_the_duplicates_back(demo_corpus, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from audiomill.models.tokenizer.espeak_align import phone_class, synthesize
 from audiomill.models.tokenizer.mel import log_mel
 from audiomill.models.tokenizer.semantic import WhisperEncoder, frame_count
-from audiomill.models.tokenizer.speaker import SpeakerEncoder, cosine_similarity
+from audiomill.models.speaker_encoder import SpeakerEncoder, cosine_similarity
 from audiomill.testing.speech_dataset import utterance
 from audiomill.testing.whisper import real_whisper_dir
 

@@ -6,6 +6,10 @@ per second, embeddings averaged and renormalised) follow ``resemblyzer.VoiceEnco
 weights file ``pretrained.pt`` is read from the installed package: importing ``resemblyzer``
 itself needs librosa and webrtcvad, which this project does not otherwise use. Resemblyzer's
 webrtcvad silence trimming is not applied (segments here are already VAD-cut).
+
+Shared by the tokenizer, the understanding model and the d-vector diarizer
+(``models/dvector_diarizer.py``), which embeds many windows of one source in a batch through
+``power_mel`` + ``embed_windows``.
 """
 
 from __future__ import annotations
@@ -51,20 +55,44 @@ class SpeakerEncoder:
         self._linear.eval()
 
     def embed(self, audio: np.ndarray) -> np.ndarray:
-        import torch
-
-        wav = _normalize_volume(np.asarray(audio, np.float32))
+        wav = normalize_volume(np.asarray(audio, np.float32))
         starts, stop = _partial_starts(len(wav))
-        wav = np.pad(wav, (0, max(0, stop * _HOP - len(wav))))
-        power = stft_magnitude(wav, _N_FFT, _HOP) ** 2
-        mel = (power @ _mel_bank().T).astype(np.float32)
-        partials = np.stack([mel[s:s + _PARTIAL_FRAMES] for s in starts])
-        with torch.no_grad(), torch_threads():
-            _, (hidden, _) = self._lstm(torch.from_numpy(partials))
-            raw = torch.relu(self._linear(hidden[-1]))
-            embeds = (raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-9)).numpy()
+        mel = power_mel(np.pad(wav, (0, max(0, stop * _HOP - len(wav)))))
+        embeds = self.embed_windows(mel, np.array(starts), np.full(len(starts), _PARTIAL_FRAMES))
         mean = embeds.mean(axis=0)
         return (mean / max(float(np.linalg.norm(mean)), 1e-9)).astype(np.float32)
+
+    def embed_windows(self, mel: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                      batch: int = 256) -> np.ndarray:
+        """(windows, 256) unit-norm d-vectors of ``mel[start:start + length]`` (mel frames, 10 ms).
+
+        Windows shorter than the longest run as packed sequences, so padding never reaches the
+        LSTM state. Batched ``batch`` windows at a time on one torch thread.
+        """
+        import torch
+        from torch.nn.utils.rnn import pack_padded_sequence
+
+        out = np.zeros((len(starts), EMBEDDING_DIM), np.float32)
+        for first in range(0, len(starts), batch):
+            rows = range(first, min(first + batch, len(starts)))
+            longest = int(max(lengths[r] for r in rows))
+            chunk = np.zeros((len(rows), longest, _MELS), np.float32)
+            for k, r in enumerate(rows):
+                chunk[k, :lengths[r]] = mel[starts[r]: starts[r] + lengths[r]]
+            with torch.no_grad(), torch_threads():
+                packed = pack_padded_sequence(torch.from_numpy(chunk),
+                                              torch.as_tensor(lengths[first:rows.stop]),
+                                              batch_first=True, enforce_sorted=False)
+                _, (hidden, _) = self._lstm(packed)
+                raw = torch.relu(self._linear(hidden[-1]))
+                out[first:rows.stop] = (raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-9)).numpy()
+        return out
+
+
+def power_mel(wav: np.ndarray) -> np.ndarray:
+    """(frames, 40) power mel of 16 kHz ``wav``, frame i centred at sample i * 160 (the encoder's input)."""
+    power = stft_magnitude(np.asarray(wav, np.float32), _N_FFT, _HOP) ** 2
+    return (power @ _mel_bank().T).astype(np.float32)
 
 
 @functools.cache
@@ -72,8 +100,10 @@ def _mel_bank() -> np.ndarray:
     return mel_filters(_N_FFT, _MELS)
 
 
-def _normalize_volume(wav: np.ndarray) -> np.ndarray:
-    rms = float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) if wav.size else 0.0
+def normalize_volume(wav: np.ndarray, rms: float | None = None) -> np.ndarray:
+    """Raise ``wav`` to -30 dBFS RMS (never lower it); ``rms`` defaults to ``wav``'s own."""
+    if rms is None:
+        rms = float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) if wav.size else 0.0
     if rms <= 0.0:
         return wav
     gain_db = _TARGET_DBFS - 20.0 * np.log10(rms)
