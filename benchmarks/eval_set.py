@@ -194,13 +194,16 @@ def evaluate(truth: dict, rows: pa.Table, policy: Policy, subset: str = "all") -
 def calibrate(truth: dict, rows: pa.Table, base: Policy, keep: float) -> Policy:
     """``base`` with each bound loosened (never tightened) until it alone keeps ``keep`` of the
     calibration half's speech segments (real and planted), rounded outward to 0.05."""
-    from audiomill.curation.policy import Rule, numeric_column
+    from audiomill.curation.policy import numeric_column
 
     speech = [truth[u]["category"] == "speech" and not held_out(truth[u], u) and not reason
               for u, reason in zip(rows[schema.SOURCE_URI].to_pylist(), rows[schema.REJECT_REASON].to_pylist())]
     calib = rows.filter(pa.array(speech))
     rules = {}
     for name, rule in base.rules.items():
+        if name not in calib.column_names:  # e.g. asr_language_prob with ASR off: kept as it is
+            rules[name] = rule
+            continue
         values = numeric_column(calib, name)
         values = values[np.isfinite(values)]
         low, high = rule.min, rule.max
@@ -208,7 +211,7 @@ def calibrate(truth: dict, rows: pa.Table, base: Policy, keep: float) -> Policy:
             low = min(low, float(np.floor(np.quantile(values, 1 - keep) * 20) / 20))
         if high is not None and values.size:
             high = max(high, float(np.ceil(np.quantile(values, keep) * 20) / 20))
-        rules[name] = Rule(min=low, max=high)
+        rules[name] = rule.model_copy(update={"min": low, "max": high})
     return Policy(name=f"{base.name}-calibrated", description=f"{base.name} loosened to keep {keep:.0%} of the "
                   "calibration half's real and planted speech segments per rule", rules=rules)
 
