@@ -20,7 +20,7 @@ from audiomill.models.tokenizer.mel import mel_filters, stft_magnitude, torch_th
 
 EMBEDDING_DIM = 256
 _N_FFT, _HOP, _MELS = 400, 160, 40
-_PARTIAL_FRAMES = 160
+PARTIAL_FRAMES = 160
 _RATE, _MIN_COVERAGE = 1.3, 0.75
 _TARGET_DBFS = -30.0
 
@@ -42,23 +42,18 @@ class SpeakerEncoder:
     def __init__(self) -> None:
         import torch
 
-        self._lstm = torch.nn.LSTM(_MELS, 256, 3, batch_first=True)
-        self._linear = torch.nn.Linear(256, EMBEDDING_DIM)
-        state = torch.load(weights_path(), map_location="cpu", weights_only=True)["model_state"]
-        self._lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
-        self._linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
+        self._lstm, self._linear = encoder_modules()
+        load_encoder_weights(self._lstm, self._linear)
         self._lstm.eval()
         self._linear.eval()
 
     def embed(self, audio: np.ndarray) -> np.ndarray:
         import torch
 
-        wav = _normalize_volume(np.asarray(audio, np.float32))
+        wav = normalize_volume(np.asarray(audio, np.float32))
         starts, stop = _partial_starts(len(wav))
-        wav = np.pad(wav, (0, max(0, stop * _HOP - len(wav))))
-        power = stft_magnitude(wav, _N_FFT, _HOP) ** 2
-        mel = (power @ _mel_bank().T).astype(np.float32)
-        partials = np.stack([mel[s:s + _PARTIAL_FRAMES] for s in starts])
+        mel = mel_frames(np.pad(wav, (0, max(0, stop * _HOP - len(wav)))))
+        partials = np.stack([mel[s:s + PARTIAL_FRAMES] for s in starts])
         with torch.no_grad(), torch_threads():
             _, (hidden, _) = self._lstm(torch.from_numpy(partials))
             raw = torch.relu(self._linear(hidden[-1]))
@@ -67,12 +62,33 @@ class SpeakerEncoder:
         return (mean / max(float(np.linalg.norm(mean)), 1e-9)).astype(np.float32)
 
 
+def encoder_modules() -> tuple["torch.nn.LSTM", "torch.nn.Linear"]:
+    """The encoder's untrained layers (3-layer LSTM over 40 mels, linear to 256 dims)."""
+    import torch
+
+    return torch.nn.LSTM(_MELS, 256, 3, batch_first=True), torch.nn.Linear(256, EMBEDDING_DIM)
+
+
+def load_encoder_weights(lstm: "torch.nn.LSTM", linear: "torch.nn.Linear") -> None:
+    """Copy Resemblyzer's pretrained weights (its package's ``pretrained.pt``) into the layers."""
+    import torch
+
+    state = torch.load(weights_path(), map_location="cpu", weights_only=True)["model_state"]
+    lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
+    linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
+
+
+def mel_frames(wav: np.ndarray) -> np.ndarray:
+    """(frames, 40) float32 power mel every 10 ms (25 ms windows), the encoder's input."""
+    return ((stft_magnitude(wav, _N_FFT, _HOP) ** 2) @ _mel_bank().T).astype(np.float32)
+
+
 @functools.cache
 def _mel_bank() -> np.ndarray:
     return mel_filters(_N_FFT, _MELS)
 
 
-def _normalize_volume(wav: np.ndarray) -> np.ndarray:
+def normalize_volume(wav: np.ndarray) -> np.ndarray:
     rms = float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) if wav.size else 0.0
     if rms <= 0.0:
         return wav
@@ -84,11 +100,11 @@ def _partial_starts(num_samples: int) -> tuple[list[int], int]:
     """Mel-frame starts of the 1.6 s partials and the frame count they need (Resemblyzer's rule)."""
     n_frames = int(np.ceil((num_samples + 1) / _HOP))
     step = int(np.round((16_000 / _RATE) / _HOP))
-    starts = list(range(0, max(1, n_frames - _PARTIAL_FRAMES + step + 1), step))
-    coverage = (num_samples - starts[-1] * _HOP) / (_PARTIAL_FRAMES * _HOP)
+    starts = list(range(0, max(1, n_frames - PARTIAL_FRAMES + step + 1), step))
+    coverage = (num_samples - starts[-1] * _HOP) / (PARTIAL_FRAMES * _HOP)
     if coverage < _MIN_COVERAGE and len(starts) > 1:
         starts.pop()
-    return starts, starts[-1] + _PARTIAL_FRAMES
+    return starts, starts[-1] + PARTIAL_FRAMES
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
