@@ -61,7 +61,7 @@ class PyannoteDiarizer:
     def diarize(self, audio: np.ndarray, speech_spans: list[tuple[float, float]] | None = None
                 ) -> list[SpeakerTurn]:
         """Turns from the preloaded waveform; ``speech_spans`` clip them to VAD speech."""
-        waveform = self._torch.from_numpy(np.ascontiguousarray(audio, np.float32))[None, :]
+        waveform = self._torch.from_numpy(np.array(audio, np.float32))[None, :]  # a writable copy
         options: dict[str, Any] = {}
         if self.num_speakers:
             options["num_speakers"] = self.num_speakers

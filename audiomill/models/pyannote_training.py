@@ -8,7 +8,7 @@ soundfile instead of decoded by torchcodec.
 
 ``write_pipeline_dir``: pyannote's ``config.yaml`` for ``pyannote.audio.pipelines.SpeakerDiarization``
 with ``$model/segmentation`` (the trained checkpoint), ``$model/embedding`` (Resemblyzer's
-pretrained encoder, ``pyannote_embedding.py``), agglomerative clustering and a placeholder
+pretrained encoder, ``pyannote_embedding.py``, centred on the training speech), agglomerative clustering and a placeholder
 ``$model/plda`` (the pipeline constructor always loads a PLDA; only VBx clustering uses it).
 """
 
@@ -111,16 +111,23 @@ def _epoch_callback(report: Callable[[int, float], None]):
     return Report()
 
 
-def write_pipeline_dir(out: Path, segmentation_ckpt: Path, params: PipelineParams) -> Path:
-    """``out/config.yaml`` + ``segmentation/``, ``embedding/``, ``plda/``; returns config.yaml."""
-    import shutil
+def write_embedding(out: Path, center_clips: list[np.ndarray]) -> Path:
+    """``out/embedding/``: Resemblyzer's encoder centred on ``center_clips`` (one voice each)."""
+    from audiomill.models.pyannote_embedding import ResemblyzerEmbedding, save_checkpoint, set_center
 
-    from audiomill.models.pyannote_embedding import ResemblyzerEmbedding, save_checkpoint
+    model = ResemblyzerEmbedding.pretrained()
+    with torch_threads():
+        set_center(model, center_clips)
+    return save_checkpoint(model, out / "embedding" / MODEL_FILE)
+
+
+def write_pipeline_dir(out: Path, segmentation_ckpt: Path, params: PipelineParams) -> Path:
+    """``out/config.yaml`` + ``segmentation/`` + ``plda/`` (``embedding/``: ``write_embedding``)."""
+    import shutil
 
     (out / "segmentation").mkdir(parents=True, exist_ok=True)
     if segmentation_ckpt.resolve() != (out / "segmentation" / MODEL_FILE).resolve():
         shutil.copyfile(segmentation_ckpt, out / "segmentation" / MODEL_FILE)
-    save_checkpoint(ResemblyzerEmbedding.pretrained(), out / "embedding" / MODEL_FILE)
     _write_identity_plda(out / "plda")
     config = {"pipeline": {"name": PIPELINE_CLASS, "params": {
                   "segmentation": "$model/segmentation", "embedding": "$model/embedding",
