@@ -141,3 +141,15 @@ def test_unavailable_pyannote_says_what_to_install(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(pyannote_backend.importlib, "import_module", fail)
     with pytest.raises(DiarizerUnavailableError, match=r"audiomill\[diarize\].*torchaudio"):
         PyannoteDiarizer(tmp_path)
+
+
+def test_cli_refuses_a_missing_data_dir_and_a_foreign_pipeline(tmp_path: Path):
+    runner = CliRunner()
+    missing = runner.invoke(diarizer_cli.app, ["train-pyannote", "--out", str(tmp_path / "p"),
+                                               "--data", str(tmp_path / "nope")])
+    flat = lambda text: " ".join(text.split())  # noqa: E731 (the console wraps long lines)
+    assert missing.exit_code == 2 and "is not a directory of WAV + RTTM pairs" in flat(missing.output)
+    (tmp_path / "pretrained").mkdir()
+    (tmp_path / "pretrained" / "config.yaml").write_text("pipeline: {name: x}\n")
+    foreign = runner.invoke(diarizer_cli.app, ["train-pyannote", "--out", str(tmp_path / "pretrained")])
+    assert foreign.exit_code == 2 and "not written by this command" in flat(foreign.output)
