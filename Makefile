@@ -40,6 +40,13 @@ $(STAMP): pyproject.toml
 	# speaker-encoder weights (Apache-2.0); --no-deps: only its pretrained.pt is read, and its
 	# declared librosa/webrtcvad deps are unused (webrtcvad needs setuptools<81 to import)
 	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
+	# pyannote.audio (MIT): --no-deps skips its torchcodec pin (torchcodec needs FFmpeg libraries;
+	# we pass waveforms in memory); its other deps are the [diarize] extra. torchaudio 2.11.1's
+	# C++ extension is a CUDA build that cannot load with CPU torch 2.13; pyannote only uses its
+	# pure-Python parts, so the .so files go (docs/diarization-pyannote.md)
+	$(BIN)/pip install -q --no-deps pyannote.audio==4.0.7
+	rm -f "$$($(BIN)/python -c 'import importlib.util as u; print(u.find_spec("torchaudio").submodule_search_locations[0])')"/lib/*.so
+	$(BIN)/python -c 'import torch, pyannote.audio; assert torch.__version__.startswith("2.13.0"), torch.__version__'
 	touch $(STAMP)
 
 demo: setup

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from audiomill import __version__
-from audiomill.cli import dataset, export, ops, round as rounds, takedown, tokenizer
+from audiomill.cli import dataset, diarizer, export, ops, round as rounds, takedown, tokenizer
 from audiomill.cli.console import EXIT_INTERRUPTED, INTERRUPTED, console, err_console
 from audiomill.cli.models import models_app
 
@@ -30,6 +30,7 @@ app.command("takedown")(takedown.takedown)
 app.add_typer(export.app, name="export")
 app.command("tokenize")(tokenizer.tokenize)
 app.add_typer(tokenizer.app, name="tokenizer")
+app.add_typer(diarizer.app, name="diarizer")
 app.add_typer(rounds.app, name="round")
 app.add_typer(models_app, name="models")
 app.add_typer(ops.cluster_app, name="cluster")

@@ -1,4 +1,4 @@
-"""Speaker diarization: an embedded fallback (no weights) and an optional pyannote.audio wrapper.
+"""Speaker diarization: an embedded fallback (no weights); pyannote.audio is in ``pyannote_backend``.
 
 Both take 16 kHz mono float32 audio already in memory (no re-decoding) and return speaker turns
 in seconds. Speaker ids are small integers per source, numbered by first appearance.
@@ -13,11 +13,8 @@ overlapped speech and in unreliable labels alike, so treat it as "ambiguous".
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -196,51 +193,6 @@ def _turns(spans: list[tuple[float, float]], span_of: np.ndarray, starts_s: np.n
     return turns
 
 
-class PyannoteDiarizer:
-    """pyannote.audio ``SpeakerDiarization`` loaded from a local directory; never the hub.
-
-    ``pipeline_dir`` holds ``config.yaml`` whose model entries are local paths (checkpoints the
-    caller provides). Optional: install with ``pip install audiomill[diarize]``, which needs a
-    torch build matching its torchaudio/torchcodec wheels (pyannote.audio 4 fails on a CPU-only
-    torch 2.13 whose torchaudio is a CUDA build).
-    """
-
-    version_prefix = "pyannote"
-
-    def __init__(self, pipeline_dir: str | Path, device: str | None = None,
-                 num_speakers: int | None = None, max_speakers: int | None = None) -> None:
-        self.pipeline_dir = Path(pipeline_dir).expanduser()
-        self.num_speakers = num_speakers
-        self.max_speakers = max_speakers
-        config = self.pipeline_dir / "config.yaml"
-        if not config.is_file():
-            raise FileNotFoundError(f"pyannote pipeline config {config} does not exist; "
-                                    "diarize.pipeline_dir must be a local pipeline directory")
-        pipeline_cls = _import_pyannote_pipeline()
-        self.pipeline = pipeline_cls.from_pretrained(str(config))
-        import torch  # present whenever pyannote imported
-
-        self._torch = torch
-        chosen = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.pipeline.to(torch.device(chosen))
-        self.version = f"{self.version_prefix}:{self.pipeline_dir.name}"
-
-    def diarize(self, audio: np.ndarray, speech_spans: list[tuple[float, float]] | None = None
-                ) -> list[SpeakerTurn]:
-        """Turns from the preloaded waveform; ``speech_spans`` clip them to VAD speech."""
-        waveform = self._torch.from_numpy(np.ascontiguousarray(audio, np.float32))[None, :]
-        options: dict[str, Any] = {}
-        if self.num_speakers:
-            options["num_speakers"] = self.num_speakers
-        if self.max_speakers:
-            options["max_speakers"] = self.max_speakers
-        output = self.pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE}, **options)
-        annotation = getattr(output, "speaker_diarization", output)  # pyannote 4 wraps it
-        raw = [(float(seg.start), float(seg.end), str(label))
-               for seg, _, label in annotation.itertracks(yield_label=True)]
-        return turns_from_labeled(raw, speech_spans)
-
-
 def turns_from_labeled(raw: list[tuple[float, float, str]],
                        speech_spans: list[tuple[float, float]] | None = None) -> list[SpeakerTurn]:
     """Number labels by first appearance, mark turns overlapping another speaker, clip to spans."""
@@ -255,17 +207,6 @@ def turns_from_labeled(raw: list[tuple[float, float, str]],
         pieces = [(max(start, a), min(end, b)) for a, b in speech_spans] if speech_spans else [(start, end)]
         turns += [SpeakerTurn(round(a, 3), round(b, 3), ids[label], overlap) for a, b in pieces if b > a]
     return sorted(turns, key=lambda t: (t.start_s, t.speaker))
-
-
-def _import_pyannote_pipeline() -> Any:
-    try:
-        return importlib.import_module("pyannote.audio").Pipeline
-    except (ImportError, OSError) as err:  # OSError: a torchaudio built for another torch/CUDA
-        raise DiarizerUnavailableError(
-            "diarize.backend=pyannote needs pyannote.audio: `pip install audiomill[diarize]`, with "
-            "torch, torchaudio and torchcodec builds that match each other (pyannote.audio 4 fails on "
-            f"a CPU-only torch 2.13 whose torchaudio wheel is a CUDA build); import failed: {err}. "
-            "Or set diarize.backend=fallback.") from err
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from audiomill.models.tokenizer.mel import mel_filters, stft_magnitude, torch_th
 
 EMBEDDING_DIM = 256
 _N_FFT, _HOP, _MELS = 400, 160, 40
-_PARTIAL_FRAMES = 160
+PARTIAL_FRAMES = 160
 _RATE, _MIN_COVERAGE = 1.3, 0.75
 _TARGET_DBFS = -30.0
 
@@ -46,11 +46,8 @@ class SpeakerEncoder:
     def __init__(self) -> None:
         import torch
 
-        self._lstm = torch.nn.LSTM(_MELS, 256, 3, batch_first=True)
-        self._linear = torch.nn.Linear(256, EMBEDDING_DIM)
-        state = torch.load(weights_path(), map_location="cpu", weights_only=True)["model_state"]
-        self._lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
-        self._linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
+        self._lstm, self._linear = encoder_modules()
+        load_encoder_weights(self._lstm, self._linear)
         self._lstm.eval()
         self._linear.eval()
 
@@ -58,7 +55,7 @@ class SpeakerEncoder:
         wav = normalize_volume(np.asarray(audio, np.float32))
         starts, stop = _partial_starts(len(wav))
         mel = power_mel(np.pad(wav, (0, max(0, stop * _HOP - len(wav)))))
-        embeds = self.embed_windows(mel, np.array(starts), np.full(len(starts), _PARTIAL_FRAMES))
+        embeds = self.embed_windows(mel, np.array(starts), np.full(len(starts), PARTIAL_FRAMES))
         mean = embeds.mean(axis=0)
         return (mean / max(float(np.linalg.norm(mean)), 1e-9)).astype(np.float32)
 
@@ -95,6 +92,23 @@ def power_mel(wav: np.ndarray) -> np.ndarray:
     return (power @ _mel_bank().T).astype(np.float32)
 
 
+def encoder_modules() -> tuple["torch.nn.LSTM", "torch.nn.Linear"]:
+    """The encoder's untrained layers (3-layer LSTM over 40 mels, linear to 256 dims)."""
+    import torch
+
+    return torch.nn.LSTM(_MELS, 256, 3, batch_first=True), torch.nn.Linear(256, EMBEDDING_DIM)
+
+
+def load_encoder_weights(lstm: "torch.nn.LSTM", linear: "torch.nn.Linear") -> None:
+    """Copy Resemblyzer's pretrained weights (its package's ``pretrained.pt``) into the layers."""
+    import torch
+
+    state = torch.load(weights_path(), map_location="cpu", weights_only=True)["model_state"]
+    lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
+    linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
+
+
+
 @functools.cache
 def _mel_bank() -> np.ndarray:
     return mel_filters(_N_FFT, _MELS)
@@ -114,11 +128,11 @@ def _partial_starts(num_samples: int) -> tuple[list[int], int]:
     """Mel-frame starts of the 1.6 s partials and the frame count they need (Resemblyzer's rule)."""
     n_frames = int(np.ceil((num_samples + 1) / _HOP))
     step = int(np.round((16_000 / _RATE) / _HOP))
-    starts = list(range(0, max(1, n_frames - _PARTIAL_FRAMES + step + 1), step))
-    coverage = (num_samples - starts[-1] * _HOP) / (_PARTIAL_FRAMES * _HOP)
+    starts = list(range(0, max(1, n_frames - PARTIAL_FRAMES + step + 1), step))
+    coverage = (num_samples - starts[-1] * _HOP) / (PARTIAL_FRAMES * _HOP)
     if coverage < _MIN_COVERAGE and len(starts) > 1:
         starts.pop()
-    return starts, starts[-1] + _PARTIAL_FRAMES
+    return starts, starts[-1] + PARTIAL_FRAMES
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:

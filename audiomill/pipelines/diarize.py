@@ -13,9 +13,9 @@ import pyarrow as pa
 
 from audiomill import schema
 from audiomill.config import DiarizeConfig
-from audiomill.models.diarization import (FallbackDiarizer, FallbackOptions, PyannoteDiarizer,
-                                          split_spans_at_turns)
+from audiomill.models.diarization import FallbackDiarizer, FallbackOptions, split_spans_at_turns
 from audiomill.models.dvector_diarizer import DvectorDiarizer, DvectorOptions
+from audiomill.models.pyannote_backend import PyannoteDiarizer
 from audiomill.pipelines.base import Resources, Stage, with_rejects
 from audiomill.schema import RejectReason
 

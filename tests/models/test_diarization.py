@@ -1,15 +1,12 @@
-"""Fallback diarizer on generated espeak conversations (DER with known turns); pyannote's error path."""
+"""Fallback diarizer on generated espeak conversations (DER with known turns); pyannote: test_pyannote_backend."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from audiomill.models import diarization
-from audiomill.models.diarization import (DiarizerUnavailableError, FallbackDiarizer, PyannoteDiarizer,
-                                          SpeakerTurn, split_spans_at_turns, turns_from_labeled)
+from audiomill.models.diarization import (FallbackDiarizer, SpeakerTurn, split_spans_at_turns,
+                                          turns_from_labeled)
 from audiomill.testing.mixtures import Conversation, conversation, diarization_error_rate
 
 # benchmarks/diarization.py, 10 mixtures x 12 turns, oracle spans: 2 speakers mean 0.00, 3 speakers
@@ -74,20 +71,3 @@ def test_split_spans_cuts_at_changes_and_folds_short_turns():
 def test_labeled_turns_mark_overlap_between_speakers():
     turns = turns_from_labeled([(0.0, 2.0, "B"), (1.5, 3.0, "A"), (4.0, 5.0, "B")])
     assert [(t.speaker, t.overlap) for t in turns] == [(0, True), (1, True), (0, False)]
-
-
-def test_pyannote_missing_config_names_the_file(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="config.yaml"):
-        PyannoteDiarizer(tmp_path)
-
-
-def test_pyannote_unavailable_says_what_to_install(tmp_path: Path, monkeypatch):
-    """pyannote.audio cannot import with this project's CPU torch; only the error path runs here."""
-    (tmp_path / "config.yaml").write_text("pipeline: {}\n")
-
-    def fail(name: str):
-        raise ImportError(f"No module named {name!r}")
-
-    monkeypatch.setattr(diarization.importlib, "import_module", fail)
-    with pytest.raises(DiarizerUnavailableError, match=r"audiomill\[diarize\].*torchaudio"):
-        PyannoteDiarizer(tmp_path)
