@@ -67,8 +67,13 @@ def test_metric_columns_are_discovered_not_hard_coded(ds, curated):
 def test_histograms_count_every_finite_value(curated, curated_dataset):
     index = pl.read_parquet(curated_dataset / layout.INDEX_FILE)
     rejects = pl.read_parquet(curated_dataset / layout.REJECTS_FILE)
-    frames = queries.histograms(curated, data.metric_columns(curated.index_schema()), bins=10)
-    assert set(frames) == set(data.metric_columns(curated.index_schema()))
+    metrics = data.metric_columns(curated.index_schema())
+    frames = queries.histograms(curated, metrics, bins=10)
+    # a metric with no finite value has no histogram: q_mos* when the 5 % MOS sample (by key hash,
+    # and keys hash the corpus's temp path) picks none of the ~30 segments, about one run in five
+    finite = {m for m in metrics if any(t[m].drop_nulls().drop_nans().len() for t in (index, rejects)
+                                         if m in t.columns)}
+    assert set(frames) == finite and schema.Q_SNR_DB in finite
     for metric, frame in frames.items():
         kept = frame.filter(pl.col("status") == "kept")
         assert kept["count"].sum() == index[metric].drop_nulls().drop_nans().len(), metric
