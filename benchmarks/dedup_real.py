@@ -23,8 +23,13 @@ Hard negatives (same sentence, different speakers; must never share a cluster):
 Each policy runs ``audiomill.jobs.clean.run_clean`` (``runner.kind=local``, default dedup config)
 once over all files; the fates come from ``index.parquet``, ``rejects.parquet`` (``duplicate_of``)
 and ``dedup.parquet`` (``cluster_id``). Where the kept member is not the original, the winning
-transformation and its keep-score terms (``keep_score.score_terms``) are printed beside the
-original's.
+transformation and its keep-score terms (``keep_score.score_terms``; MOS left out, as the default
+``mos.coverage=sample`` leaves it out of the keep score) are printed beside the original's, and the
+cluster is classed: ``tie`` (the kept copy scores within TIE of the original: a +-6 dB copy, or an
+11.025 kHz copy of an 8 kHz prompt, holds the same content and only measurement noise or the
+duration/key tie-break decides), ``copy_scored_higher``, or the original never competed
+(``original_no_segment``: VAD found no speech; ``original_policy``: the policy dropped it).
+``pristine_kept_share`` counts clusters whose original competed.
 
 Usage:
   PYTHONPATH=. python benchmarks/dedup_real.py --dir /tmp/dedupreal [--originals 40] [--seed 0]
