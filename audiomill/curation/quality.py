@@ -25,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 import scipy.fft
+from scipy.ndimage import uniform_filter1d
 from numpy.lib.stride_tricks import sliding_window_view
 
 from audiomill import schema
@@ -47,6 +48,7 @@ class QualityOptions:
     clip_plateau_tolerance: float = 1e-4  # relative distance to the peak that counts as "at peak"
     clip_min_peak: float = 0.01  # plateaus below this peak (-40 dBFS) are not clipping
     bandwidth_floor_db: float = 50.0  # bandwidth edge: mean spectrum this far below its maximum
+    bandwidth_smooth_hz: float = 250.0  # spectra are averaged over this width before the noise-floor test
     min_hz: float = 100.0  # lowest frequency for bandwidth and tonal analysis
     tonal_max_hz: float = 5000.0
     tonal_prominence_db: float = 20.0  # a tonal peak stands this far above the frame's median bin
@@ -288,22 +290,36 @@ def _snr_db(frames: _Frames, options: QualityOptions) -> tuple[np.ndarray, np.nd
 
 def _bandwidth_hz(frames: _Frames, active: np.ndarray, sr: int, options: QualityOptions) -> np.ndarray:
     """Highest frequency where the mean spectrum of active frames is within ``bandwidth_floor_db``
-    of its maximum (above ``min_hz``): a sharp edge well below Nyquist means upsampled narrowband
-    or lowpassed (e.g. MP3) audio."""
-    mean = _active_mean_spectrum(frames, active)
+    of its maximum (above ``min_hz``) and ``active_margin_db`` above the mean spectrum of the
+    inactive (noise-floor) frames: a sharp edge well below Nyquist means upsampled narrowband or
+    lowpassed (e.g. MP3) audio. (Stationary sound, whose active frames are less than twice
+    ``active_margin_db`` above the inactive ones, skips the noise-floor test.) Without that test, broadband noise added to a
+    narrowband recording filled the empty band and scored it full-band, so the noisy copy won
+    duplicate clusters over the pristine original (benchmarks/dedup_real.py)."""
+    mean = _mean_spectrum(frames, active, fallback=True)
+    noise = _mean_spectrum(frames, ~active, fallback=False)
+    contrast = mean.sum(axis=1) / np.maximum(noise.sum(axis=1), _TINY)  # active over inactive power
+    noise *= (contrast > 10 ** (2 * options.active_margin_db / 10))[:, None]  # else stationary: no floor test
     low = int(np.ceil(options.min_hz * frames.length / sr))
     level = 10 * np.log10(mean[:, low:] + _TINY)
     above = level > (level.max(axis=1) - options.bandwidth_floor_db)[:, None]
+    smooth = max(1, int(round(options.bandwidth_smooth_hz * frames.length / sr)))  # per-bin power is noisy
+    excess = uniform_filter1d(mean, smooth, axis=1) > uniform_filter1d(noise, smooth, axis=1) * 10 ** (
+        options.active_margin_db / 10)
+    above &= excess[:, low:]
     highest = level.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1) + low
-    return highest * sr / frames.length
+    return np.where(above.any(axis=1), highest, low) * sr / frames.length
 
 
-def _active_mean_spectrum(frames: _Frames, active: np.ndarray) -> np.ndarray:
-    """Mean power spectrum per segment over its active frames (all frames when none are)."""
-    has_active = np.add.reduceat(active.view(np.uint8), frames.first[:-1]) > 0
-    use = active | ~has_active[frames.segment]
+def _mean_spectrum(frames: _Frames, use: np.ndarray, fallback: bool) -> np.ndarray:
+    """Mean power spectrum per segment over the ``use`` frames; a segment with none of them
+    averages all its frames (``fallback``) or gets zeros."""
+    has_any = np.add.reduceat(use.view(np.uint8), frames.first[:-1]) > 0
+    if fallback:
+        use = use | ~has_any[frames.segment]
     total = np.add.reduceat(np.where(use[:, None], frames.spectrum, 0.0), frames.first[:-1], axis=0)
-    return total / np.add.reduceat(use.view(np.uint8), frames.first[:-1], dtype=np.int64)[:, None]
+    counts = np.add.reduceat(use.view(np.uint8), frames.first[:-1], dtype=np.int64)
+    return total / np.maximum(counts, 1)[:, None]
 
 
 def _music_score(frames: _Frames, sr: int, options: QualityOptions) -> np.ndarray:

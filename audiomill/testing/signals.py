@@ -165,10 +165,12 @@ def _has_encoder(name: str) -> bool:
     return True
 
 
-def write_audio(path: Path, audio: np.ndarray, sr: int, fmt: str | None = None) -> Path:
+def write_audio(path: Path, audio: np.ndarray, sr: int, fmt: str | None = None,
+                bit_rate: int | None = None) -> Path:
     """Write ``audio`` (float32, shape (n,) or (n, channels)) as wav/flac/ogg/mp3/opus/m4a.
 
-    ``fmt`` defaults to the file suffix. wav and flac are 16-bit PCM. Encoders whose containers
+    ``fmt`` defaults to the file suffix; ``bit_rate`` (bit/s) sets a PyAV encoder's rate (mp3,
+    opus, m4a; None = the encoder's default). wav and flac are 16-bit PCM. Encoders whose containers
     embed random stream serials or timestamps are pinned so repeated writes are byte-identical.
     """
     path = Path(path)
@@ -181,13 +183,13 @@ def write_audio(path: Path, audio: np.ndarray, sr: int, fmt: str | None = None) 
         data = _pin_ogg_serials(buf.getvalue()) if container == "OGG" else buf.getvalue()
         path.write_bytes(data)
     elif fmt in PYAV_FORMATS:
-        _write_with_pyav(path, audio, sr, fmt)
+        _write_with_pyav(path, audio, sr, fmt, bit_rate)
     else:
         raise ValueError(f"unknown audio format {fmt!r} for {path}")
     return path
 
 
-def _write_with_pyav(path: Path, audio: np.ndarray, sr: int, fmt: str) -> None:
+def _write_with_pyav(path: Path, audio: np.ndarray, sr: int, fmt: str, bit_rate: int | None = None) -> None:
     encoder = available_encoders()[fmt]
     if encoder is None:
         raise RuntimeError(f"PyAV's ffmpeg has no encoder for {fmt}; tried {PYAV_FORMATS[fmt][0]}")
@@ -198,6 +200,8 @@ def _write_with_pyav(path: Path, audio: np.ndarray, sr: int, fmt: str) -> None:
     with av.open(str(path), "w", format=PYAV_FORMATS[fmt][1], options={"fflags": "+bitexact"}) as out:
         stream = out.add_stream(encoder, rate=rate)
         stream.layout = layout
+        if bit_rate:
+            stream.bit_rate = bit_rate
         frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=layout)
         frame.sample_rate = sr
         for packet in stream.encode(frame):

@@ -100,3 +100,23 @@ def test_a_dropped_member_with_a_byte_identical_twin_is_duplicate_exact():
         assert decisions[key].reason == "duplicate_exact" and decisions[key].duplicate_of == "flac"
     assert "exact duplicate of wav" in decisions["wav_copy"].detail
     assert decisions["mp3"].reason == "duplicate_audio"
+
+
+def test_noise_on_a_narrowband_recording_does_not_win_the_cluster():
+    """White noise at 20 dB SNR on 8 kHz-native speech (a telephone prompt) filled the empty
+    4-8 kHz band, so the noisy copy measured full-band and out-scored the pristine original in
+    most real clusters of ``benchmarks/dedup_real.py``."""
+    from audiomill.curation.quality import segment_metrics
+
+    audio, sr = signals.espeak(SENTENCE, "en+m3")
+    original = resample(resample(audio, sr, 8_000), 8_000, SAMPLE_RATE)
+    rms_db = 10 * np.log10(np.mean(original.astype(np.float64) ** 2))
+    noisy = np.clip(original + signals.white_noise(original.size / SAMPLE_RATE, SAMPLE_RATE, rms_db - 20.0,
+                                                   seed=5)[:original.size], -1, 1)
+    metrics = segment_metrics(np.concatenate([original, noisy]), np.array([0, original.size, 2 * original.size]))
+    assert metrics[schema.Q_BANDWIDTH_HZ][1] < 4500.0, metrics[schema.Q_BANDWIDTH_HZ]
+    table = pa.table({**{name: metrics[name] for name in (schema.Q_BANDWIDTH_HZ, schema.Q_SNR_DB,
+                                                         schema.Q_CLIPPING_RATIO)},
+                      schema.ORIG_CODEC: ["pcm_s16le"] * 2})
+    scores = keep_scores(table)
+    assert scores[0] > scores[1], (scores, metrics)
