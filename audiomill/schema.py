@@ -114,6 +114,7 @@ Q_CLIPPING_RATIO = "q_clipping_ratio"  # fraction of samples at full scale or on
 Q_LOUDNESS_LUFS = "q_loudness_lufs"  # ITU-R BS.1770-4 gated integrated loudness
 Q_DC_OFFSET_FS = "q_dc_offset_fs"  # mean sample value, fraction of full scale (signed)
 Q_BANDWIDTH_HZ = "q_bandwidth_hz"  # highest frequency within 50 dB of the spectrum's peak
+Q_SIGNAL_BANDWIDTH_HZ = "q_signal_bandwidth_hz"  # the same, where speech stands above the noise floor
 Q_SILENCE_RATIO = "q_silence_ratio"  # fraction of 32 ms frames below -60 dBFS
 Q_MUSIC_SCORE = "q_music_score"  # share of energy in spectral peaks held >= 0.2 s (0..1)
 Q_MOS = "q_mos"  # non-intrusive MOS (1..5); only when a MosEstimator is configured
@@ -122,7 +123,7 @@ Q_MOS_BAK = "q_mos_bak"  # DNSMOS P.835 background noise quality (1..5); q_mos h
 Q_MOS_MODEL = "q_mos_model"  # which MOS model version produced q_mos*; null where not computed
 Q_SPEECH_PROB = "q_speech_prob"  # P(speech) of the trained speech/music/noise classifier (0..1)
 QUALITY_COLUMNS = (Q_SNR_DB, Q_CLIPPING_RATIO, Q_LOUDNESS_LUFS, Q_DC_OFFSET_FS, Q_BANDWIDTH_HZ,
-                   Q_SILENCE_RATIO, Q_MUSIC_SCORE)
+                   Q_SILENCE_RATIO, Q_MUSIC_SCORE, Q_SIGNAL_BANDWIDTH_HZ)
 """Computed for every segment; duration (``audio_duration_s``) and speech ratio
 (``vad_segment_speech_ratio``) are existing columns that policies use as metrics too."""
 

@@ -102,12 +102,14 @@ def _chunk_metrics(samples: np.ndarray, starts: np.ndarray, stops: np.ndarray, s
     x -= np.repeat(dc.astype(np.float32), np.diff(offsets))  # no DC in any spectral metric
     frames = _frame_powers(x, offsets, sr, options)
     snr, active = _snr_db(frames, options)
+    edge_hz, signal_hz = _bandwidths_hz(frames, active, sr, options)
     return {
         schema.Q_SNR_DB: snr,
         schema.Q_CLIPPING_RATIO: clipping,
         schema.Q_LOUDNESS_LUFS: _integrated_loudness(x, offsets, sr),
         schema.Q_DC_OFFSET_FS: dc,
-        schema.Q_BANDWIDTH_HZ: _bandwidth_hz(frames, active, sr, options),
+        schema.Q_BANDWIDTH_HZ: edge_hz,
+        schema.Q_SIGNAL_BANDWIDTH_HZ: signal_hz,
         schema.Q_SILENCE_RATIO: _per_segment_mean(frames, frames.power < 10 ** (options.silence_dbfs / 10)),
         schema.Q_MUSIC_SCORE: _music_score(frames, sr, options),
     }
@@ -288,14 +290,23 @@ def _snr_db(frames: _Frames, options: QualityOptions) -> tuple[np.ndarray, np.nd
     return 10 * np.log10(np.maximum(excess, 0.1)), active
 
 
-def _bandwidth_hz(frames: _Frames, active: np.ndarray, sr: int, options: QualityOptions) -> np.ndarray:
-    """Highest frequency where the mean spectrum of active frames is within ``bandwidth_floor_db``
-    of its maximum (above ``min_hz``) and ``active_margin_db`` above the mean spectrum of the
-    inactive (noise-floor) frames: a sharp edge well below Nyquist means upsampled narrowband or
-    lowpassed (e.g. MP3) audio. (Stationary sound, whose active frames are less than twice
-    ``active_margin_db`` above the inactive ones, skips the noise-floor test.) Without that test, broadband noise added to a
-    narrowband recording filled the empty band and scored it full-band, so the noisy copy won
-    duplicate clusters over the pristine original (benchmarks/dedup_real.py)."""
+def _bandwidths_hz(frames: _Frames, active: np.ndarray, sr: int, options: QualityOptions
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(edge, signal band) per segment, Hz.
+
+    edge (``q_bandwidth_hz``): the highest frequency where the mean spectrum of active frames is
+    within ``bandwidth_floor_db`` of its maximum (above ``min_hz``). A sharp edge well below
+    Nyquist means upsampled narrowband or lowpassed (e.g. MP3) audio. Hiss fills the band up to
+    Nyquist, as it should: the policy's narrowband rule must not call noisy wideband speech
+    narrowband.
+
+    signal band (``q_signal_bandwidth_hz``): the same edge, counting only frequencies where the
+    active frames stand ``active_margin_db`` above the inactive (noise-floor) frames, with
+    spectra averaged over ``bandwidth_smooth_hz``. Stationary sound skips the noise-floor test: its
+    active frames are less than twice ``active_margin_db`` above the inactive ones. The dedup keep
+    score uses it. Broadband noise added to a narrowband recording fills the empty band, and by the
+    edge the noisy copy scored full-band and won the cluster over the pristine original
+    (``benchmarks/dedup_real.py``)."""
     mean = _mean_spectrum(frames, active, fallback=True)
     noise = _mean_spectrum(frames, ~active, fallback=False)
     contrast = mean.sum(axis=1) / np.maximum(noise.sum(axis=1), _TINY)  # active over inactive power
@@ -306,9 +317,14 @@ def _bandwidth_hz(frames: _Frames, active: np.ndarray, sr: int, options: Quality
     smooth = max(1, int(round(options.bandwidth_smooth_hz * frames.length / sr)))  # per-bin power is noisy
     excess = uniform_filter1d(mean, smooth, axis=1) > uniform_filter1d(noise, smooth, axis=1) * 10 ** (
         options.active_margin_db / 10)
-    above &= excess[:, low:]
-    highest = level.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1) + low
-    return np.where(above.any(axis=1), highest, low) * sr / frames.length
+    signal = above & excess[:, low:]
+    return _highest_hz(above, low, frames.length, sr), _highest_hz(signal, low, frames.length, sr)
+
+
+def _highest_hz(above: np.ndarray, low: int, length: int, sr: int) -> np.ndarray:
+    """Per row, the frequency of the highest True bin (bins counted from ``low``); ``low`` if none."""
+    highest = above.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1) + low
+    return np.where(above.any(axis=1), highest, low) * sr / length
 
 
 def _mean_spectrum(frames: _Frames, use: np.ndarray, fallback: bool) -> np.ndarray:

@@ -5,8 +5,9 @@ makes it longer) or a noisy copy beat the pristine original. The score adds term
 0..1 (clipping subtracts), weighted so a clear defect on one axis outweighs small measurement noise
 on the others:
 
-- bandwidth: ``q_bandwidth_hz`` over the 8 kHz Nyquist limit of the stored 16 kHz audio
-  (a telephone-band or resampled-down copy loses up to half a point);
+- bandwidth: ``q_signal_bandwidth_hz`` (``q_bandwidth_hz`` where absent) over the 8 kHz Nyquist
+  limit of the stored 16 kHz audio (a telephone-band or resampled-down copy loses up to half a
+  point; noise filling an empty band does not count as bandwidth);
 - SNR: ``q_snr_db`` clipped to 0..40 dB, over 40 (a copy with noise at 10 dB loses 0.75);
 - clipping: ``q_clipping_ratio`` over 1 % of samples, capped at 1, weight 2;
 - source codec: 1 for a lossless codec (PCM, FLAC, ALAC, WavPack...), ``0.6 * kbps / 320`` for a
@@ -66,7 +67,9 @@ def codec_terms(table: pa.Table) -> np.ndarray:
 
 def score_terms(table: pa.Table, mos_column: str | None = schema.Q_MOS) -> dict[str, np.ndarray]:
     """Each term of the keep score per row (unweighted, see the module docstring)."""
-    bandwidth = np.clip(_column(table, schema.Q_BANDWIDTH_HZ) / NYQUIST_HZ, 0, 1)
+    measured = _column(table, schema.Q_SIGNAL_BANDWIDTH_HZ)
+    measured = np.where(np.isnan(measured), _column(table, schema.Q_BANDWIDTH_HZ), measured)
+    bandwidth = np.clip(measured / NYQUIST_HZ, 0, 1)
     snr = np.clip(_column(table, schema.Q_SNR_DB), 0, SNR_CEILING_DB) / SNR_CEILING_DB
     clipping = np.clip(_column(table, schema.Q_CLIPPING_RATIO) / CLIPPING_FULL_PENALTY, 0, 1)
     mos = np.clip((_column(table, mos_column) - 1) / 4, 0, 1)
