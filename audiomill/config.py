@@ -93,7 +93,7 @@ class ShardConfig(_Section):
 
 class RunnerConfig(_Section):
     """Where stages run. ``ray`` starts (or joins) Ray; ``local`` runs in this process; ``auto``
-    (default) runs in this process when no ``address`` is set and at most one part is left to run.
+    (default) runs in this process when no ``address`` is set and the job has at most one part.
     One part is one worker's work, so starting Ray (~10 s) would buy nothing; the outputs are the
     same bytes either way (``test_clean_e2e``)."""
 

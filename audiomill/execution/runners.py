@@ -149,14 +149,15 @@ def _gpu_pool_size(cluster: dict[str, float], gpus_per_actor: float, parts: int)
     return max(1, min(parts, int(available / gpus_per_actor + 1e-9)))
 
 
-def effective_kind(cfg: RunnerConfig, parts_to_run: int) -> str:
-    """``cfg.kind`` with ``auto`` decided: local for at most one part and no Ray address."""
+def effective_kind(cfg: RunnerConfig, parts: int) -> str:
+    """``cfg.kind`` with ``auto`` decided: local for a job of at most one part and no Ray address.
+    (All parts, not only those left to run: a resumed big job still dedups on Ray Data.)"""
     if cfg.kind != "auto":
         return cfg.kind
-    return "local" if cfg.address is None and parts_to_run <= 1 else "ray"
+    return "local" if cfg.address is None and parts <= 1 else "ray"
 
 
-def make_runner(cfg: RunnerConfig, dedup_min_rows: int = 0, parts_to_run: int = 2) -> LocalRunner | RayRunner:
-    if effective_kind(cfg, parts_to_run) == "ray":
+def make_runner(cfg: RunnerConfig, dedup_min_rows: int = 0, parts: int = 2) -> LocalRunner | RayRunner:
+    if effective_kind(cfg, parts) == "ray":
         return RayRunner(cfg, dedup_min_rows)
     return LocalRunner()
