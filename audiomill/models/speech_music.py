@@ -29,7 +29,7 @@ from audiomill.schema import SAMPLE_RATE
 
 CLASSES = ("speech", "music", "noise")
 FEATURE_VERSION = "logmel40-stats@1"
-N_MELS = 40
+N_MELS = 40  # the bands, window and hop of ``speaker_encoder.power_mel``
 N_FFT = 400  # 25 ms
 HOP = 160  # 10 ms: 100 frames per second
 MIN_SAMPLES = N_FFT * 2
@@ -38,18 +38,12 @@ WEIGHTS_FILE = "speech_music.npz"
 CONFIG_FILE = "speech_music.json"
 
 
-def _mel_matrix() -> np.ndarray:
-    from audiomill.models.tokenizer.mel import mel_filters
-
-    return mel_filters(N_FFT, N_MELS)
-
-
 def log_mel(audio: np.ndarray) -> np.ndarray:
-    """(frames, 40) natural-log mel power of a 16 kHz clip."""
-    from audiomill.models.tokenizer.mel import stft_magnitude
+    """(frames, 40) natural-log mel power of a 16 kHz clip: the speaker encoder's mel
+    (``speaker_encoder.power_mel``, the same 25 ms / 10 ms / 40 bands as the constants above)."""
+    from audiomill.models.speaker_encoder import power_mel
 
-    power = stft_magnitude(audio, N_FFT, HOP) ** 2
-    return np.log(np.maximum(power @ _mel_matrix().T, 1e-10)).astype(np.float32)
+    return np.log(np.maximum(power_mel(audio), 1e-10)).astype(np.float32)
 
 
 def features(audio: np.ndarray) -> np.ndarray:
