@@ -7,14 +7,19 @@ k-means, Ray Train decoder on 2 CPU workers, registry) on espeak-ng speech, then
 - exact bit/s = 25 x log2(K), compression vs 128 kbps MP3 and 16-bit PCM, measured unigram
   entropy and lzma-coded rate, code use and perplexity on the training set;
 - PNMI / purity against espeak-ng phone alignments on HELD-OUT sentences, next to MFCC k-means
-  units (same K, fit on the same training audio) as the floor;
+  units (same K, fit on the same training audio) as the floor; and the same on REAL speech
+  (``--real-dir``): asterisk-core-sounds-en-wav 1.6.1-1 prompts (one professional US voice, 8 kHz,
+  fetched by name and version) and alsa-utils' clips, phones placed by espeak-ng synthesis + DTW
+  (``recording_align``). A prompt's text is its Whisper transcript, kept only where tiny.en and
+  base agree word for word (the package ships no transcripts);
 - Whisper WER of original vs re-synthesis (trained decoder + Griffin-Lim) on held-out generated
   speech, and on real recordings shipped in alsa-utils (/usr/share/sounds/alsa, text = file name);
 - encode x realtime on one thread, from wall time and from process CPU time (steadier on a busy
   machine), and decode x realtime. Targets are printed next to the numbers; nothing is asserted.
 
-Usage: python benchmarks/tokenizer.py [--train-sentences 20] [--voices 5] [--codebook 256]
-       [--encoder DIR] [--asr DIR] [--epochs 10] [--json out.json]
+Usage: PYTHONPATH=benchmarks python benchmarks/tokenizer.py [--train-sentences 20] [--voices 5]
+       [--codebook 256] [--encoder DIR] [--asr DIR] [--epochs 10] [--real-dir /tmp/tok-real]
+       [--real-prompts 60] [--json out.json]
 """
 
 from __future__ import annotations
@@ -50,6 +55,38 @@ def encode_speed(tok: SemanticTokenizer, clips: list[np.ndarray]) -> dict[str, f
             "encode_x_realtime_cpu": seconds / (time.process_time() - cpu), "encode_audio_s": seconds}
 
 
+ASTERISK_EN = {"asterisk-core-sounds-en-wav": "1.6.1-1"}
+
+
+def asterisk_probe(root: str, count: int, seed: int = 0) -> tuple[Clip, ...]:
+    """Up to ``count`` real prompts of 1.5-8 s whose tiny.en and base transcripts agree."""
+    import random
+    from pathlib import Path
+
+    from debian_packages import fetch_debs
+    from faster_whisper import WhisperModel
+
+    from audiomill.rounds.content import normalize_words
+
+    tree = fetch_debs(ASTERISK_EN, Path(root))
+    paths = sorted(tree.glob("usr/share/asterisk/sounds/en_US_f_Allison/*.wav"))
+    random.Random(seed).shuffle(paths)
+    models = [WhisperModel(str(real_whisper_dir(kind)), device="cpu", compute_type="int8", cpu_threads=2)
+              for kind in ("tiny.en", "base")]
+    clips = []
+    for path in paths:
+        clip = tokenizer_io.read_clip(str(path))
+        if not 1.5 <= clip.audio.size / 16_000 <= 8.0:
+            continue
+        texts = [" ".join(s.text for s in m.transcribe(clip.audio, beam_size=1, language="en",
+                                                        without_timestamps=True)[0]) for m in models]
+        if normalize_words(texts[0]) and normalize_words(texts[0]) == normalize_words(texts[1]):
+            clips.append(Clip(path.stem, clip.audio, " ".join(normalize_words(texts[0]))))
+        if len(clips) >= count:
+            break
+    return tuple(clips)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-sentences", type=int, default=20)
@@ -60,12 +97,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--encoder", default="")
     parser.add_argument("--asr", default="")
+    parser.add_argument("--real-dir", default="", help="fetch asterisk prompts here for real-speech PNMI")
+    parser.add_argument("--real-prompts", type=int, default=60)
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     encoder = args.encoder or str(real_whisper_dir("tiny.en"))
     asr = args.asr or str(real_whisper_dir("tiny.en"))
     train_items = utterances(SENTENCES[:args.train_sentences], VOICES[:args.voices])
     held_out = SENTENCES[args.train_sentences:args.train_sentences + args.held_out]
+    real_probe = asterisk_probe(args.real_dir, args.real_prompts) if args.real_dir else ()
+    print(f"real probe: {len(real_probe)} asterisk prompts + alsa clips")
     with tempfile.TemporaryDirectory(prefix="bench-tokenizer-") as root:
         dataset = write_dataset(f"{root}/dataset", train_items, part_size=16)
         started = time.perf_counter()
@@ -80,7 +121,8 @@ def main() -> None:
             "bench@production", asr, f"{root}/registry",
             dataset_clips=tuple(Clip(u.key, u.audio) for u in train_items),
             probe_sentences=tuple(held_out), probe_voices=("en-us", "en+f3"),
-            real_clips=tokenizer_io.alsa_clips()), print)
+            real_clips=tokenizer_io.alsa_clips(),
+            real_probe=tokenizer_io.alsa_clips() + real_probe), print)
     out = report.to_json() | {"train": {"seconds": train_s, "audio_s": sum(u.seconds for u in train_items),
                                         "segments": len(train_items), "metrics": result.metrics},
                               "encode": speed, "targets": TARGETS,

@@ -163,6 +163,9 @@ def evaluate_command(
 ) -> None:
     """Report bit rate, code use, PNMI vs an MFCC baseline, re-synthesis WER and speed.
 
+    PNMI is measured on espeak-ng speech (phones from the synthesiser) and, as real_pnmi, on the
+    real clips with text (alsa's names; phones placed by synthesis + DTW).
+
     Example: audiomill tokenizer eval speech-tokens@production out/ --json
     """
     from audiomill.jobs import tokenizer_io
@@ -174,7 +177,8 @@ def evaluate_command(
         from audiomill.jobs.tokenizer_eval import PROBE_SENTENCES
 
         req = EvalRequest(tokenizer, asr_model or _default_whisper(), registry, clips,
-                          probe_sentences=PROBE_SENTENCES[:max(1, probe)], real_clips=real)
+                          probe_sentences=PROBE_SENTENCES[:max(1, probe)], real_clips=real,
+                          real_probe=tuple(c for c in real if c.text))
         report = evaluate(req,
                           lambda m: err_console.print(f"[dim]{m}[/dim]"))
     except (FileNotFoundError, ValueError, DecodeRejected) as err:

@@ -4,7 +4,8 @@
   entropy and an lzma-coded rate over the dataset's tokens; code use and perplexity.
 - unit quality on a probe set of espeak-ng speech with phone alignments from the synthesiser:
   PNMI and purity of the tokens, and of MFCC k-means units (same K, fit on the same dataset
-  sample) as the floor.
+  sample) as the floor; and the same on real recordings with known text (``real_probe``), whose
+  phones are placed by synthesis + DTW (``models/tokenizer/recording_align``).
 - re-synthesis: decode(encode(x), speaker(x)) with the default vocoder; Whisper WER of the
   original and of the re-synthesis against the known text (probe set) or, for real recordings
   without text, WER of the re-synthesis against the original's transcript; speaker similarity.
@@ -23,7 +24,9 @@ import numpy as np
 
 from audiomill.models.tokenizer import SemanticTokenizer
 from audiomill.models.tokenizer.baseline import fit_mfcc_units, mfcc_frames
-from audiomill.models.tokenizer.espeak_align import synthesize
+from audiomill.models.tokenizer.espeak_align import AlignedSpeech, synthesize
+from audiomill.models.tokenizer.quantizer import Codebook
+from audiomill.models.tokenizer.recording_align import align_recording
 from audiomill.models.tokenizer.metrics import bitrate, code_usage, pnmi_purity
 from audiomill.models.speaker_encoder import cosine_similarity
 from audiomill.schema import SAMPLE_RATE
@@ -53,6 +56,7 @@ class EvalRequest:
     probe_sentences: tuple[str, ...] = PROBE_SENTENCES
     probe_voices: tuple[str, ...] = PROBE_VOICES
     real_clips: tuple[Clip, ...] = ()
+    real_probe: tuple[Clip, ...] = ()  # real recordings WITH text: unit quality on real speech
     seed: int = 0
 
 
@@ -98,7 +102,13 @@ def evaluate(req: EvalRequest, progress: Callable[[str], None] = logger.info) ->
     progress("probe set: espeak-ng speech with phone alignments")
     probe = [(f"{voice}:{text}", synthesize(text, voice), text)
              for text in req.probe_sentences for voice in req.probe_voices]
-    report.units = _unit_quality(tok, probe, req)
+    fit_on = [c.audio for c in req.dataset_clips] or [s.audio for _, s, _ in probe]
+    baseline = fit_mfcc_units(fit_on, tok.codebook_size, req.seed)
+    report.units = _unit_quality(tok, baseline, [speech for _, speech, _ in probe])
+    if req.real_probe:
+        progress(f"unit quality on {len(req.real_probe)} real recordings (phones by synthesis + DTW)")
+        aligned = [align_recording(c.audio, c.text) for c in req.real_probe if c.text]
+        report.units |= {f"real_{k}": v for k, v in _unit_quality(tok, baseline, aligned).items()}
     asr = _Asr(req.asr_model, req.registry)
     probe_clips = [Clip(name, speech.audio, text) for name, speech, text in probe]
     decode_time, decode_seconds = 0.0, 0.0
@@ -117,15 +127,14 @@ def evaluate(req: EvalRequest, progress: Callable[[str], None] = logger.info) ->
     return report
 
 
-def _unit_quality(tok: SemanticTokenizer, probe: list, req: EvalRequest) -> dict[str, float]:
+def _unit_quality(tok: SemanticTokenizer, baseline: Codebook, probe: list[AlignedSpeech]) -> dict[str, float]:
+    """PNMI / purity of the tokens and of the MFCC units against the probe's frame phones."""
     tokens, mfcc, labels = [], [], []
-    for _, speech, _ in probe:
+    for speech in probe:
         ids = tok.encode(speech.audio)
         tokens.append(ids)
         labels += speech.frame_labels(tok.fps, len(ids))
         mfcc.append(mfcc_frames(speech.audio)[: len(ids)])
-    fit_on = [c.audio for c in req.dataset_clips] or [s.audio for _, s, _ in probe]
-    baseline = fit_mfcc_units(fit_on, tok.codebook_size, req.seed)
     phone_ids = np.unique(labels, return_inverse=True)[1]
     pnmi, purity = pnmi_purity(np.concatenate(tokens), phone_ids)
     mfcc_pnmi, mfcc_purity = pnmi_purity(baseline.assign(np.concatenate(mfcc)), phone_ids)

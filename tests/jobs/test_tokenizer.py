@@ -188,6 +188,21 @@ def test_cli_decodes_a_segment_and_reports_eval_json(trained, tmp_path):
     assert data["speed"]["encode_x_realtime"] > 0
 
 
+def test_eval_scores_units_on_real_recordings_with_text(trained):
+    from audiomill.jobs import tokenizer_io
+    from audiomill.jobs.tokenizer_eval import EvalRequest, evaluate
+
+    real = tokenizer_io.alsa_clips()[:2]  # "front center", "front left": real speech, text known
+    if not real:
+        pytest.skip("alsa-utils clips are missing (make setup installs them)")
+    report = evaluate(EvalRequest(f"{NAME}@production", str(real_whisper_dir("tiny.en")), trained.registry,
+                                  probe_sentences=(SENTENCES[0],), probe_voices=("en-us",), real_probe=real))
+    units = report.units
+    assert units["real_frames"] == sum(c.audio.size // 640 for c in real)
+    assert 0 < units["real_pnmi"] <= 1 and 0 < units["real_mfcc_pnmi"] <= 1
+    assert units["real_phones"] >= 5  # f r V n t s E n t @ l E f ... placed on the recordings
+
+
 def test_clean_with_tokenize_enabled_writes_the_same_tables_as_audiomill_tokenize(trained, tmp_path):
     from audiomill.config import load_config
     from audiomill.jobs.clean import run_clean

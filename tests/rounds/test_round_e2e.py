@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from audiomill import schema
 from audiomill.cli import round as round_cli
 from audiomill.cli.app import app
+from audiomill.execution.ray_session import RaySettings, ray_session
 from audiomill.jobs.rounds.report import round_report, round_status
 from audiomill.jobs.rounds.run import run_rounds
 from audiomill.models.registry import ModelRegistry
@@ -39,7 +40,14 @@ def _tables(dataset: Path) -> dict[str, bytes]:
     return found
 
 
-def test_round_resumes_at_its_phase_and_reruns_byte_identical(tmp_path):
+@pytest.fixture
+def one_ray():
+    """One embedded Ray for the three ``run_rounds`` calls (each would start and stop its own)."""
+    with ray_session(RaySettings(num_cpus=2)):
+        yield
+
+
+def test_round_resumes_at_its_phase_and_reruns_byte_identical(tmp_path, one_ray):
     clean, _ = make_round_dataset(tmp_path / "a", 4, real=False)
     shards_before = {p.name: p.read_bytes() for p in (clean / "shards").glob("*.tar")}
 
