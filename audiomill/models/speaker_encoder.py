@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audiomill.models.threads import one_blas_thread
 from audiomill.models.tokenizer.mel import mel_filters, stft_magnitude, torch_threads
 
 EMBEDDING_DIM = 256
@@ -86,8 +87,12 @@ class SpeakerEncoder:
         return out
 
 
+@one_blas_thread
 def power_mel(wav: np.ndarray) -> np.ndarray:
-    """(frames, 40) power mel of 16 kHz ``wav``, frame i centred at sample i * 160 (the encoder's input)."""
+    """(frames, 40) power mel of 16 kHz ``wav``, frame i centred at sample i * 160 (the encoder's input).
+
+    One BLAS thread: the filterbank matmul rounds differently on N threads, so embeddings (and the
+    round tables built on them) would differ between a Ray actor (1 thread) and the driver."""
     power = stft_magnitude(np.asarray(wav, np.float32), _N_FFT, _HOP) ** 2
     return (power @ _mel_bank().T).astype(np.float32)
 
