@@ -17,8 +17,13 @@ k-means, Ray Train decoder on 2 CPU workers, registry) on espeak-ng speech, then
 - encode x realtime on one thread, from wall time and from process CPU time (steadier on a busy
   machine), and decode x realtime. Targets are printed next to the numbers; nothing is asserted.
 
+Training speech: the first ``--train-sentences`` of ``speech_dataset.SENTENCES`` in ``--voices``
+voices, plus ``--extra-sentences`` sentences of the Python standard library's docstrings
+(``testing/texts.py``) in 3 voices, plus ``--real-train`` real asterisk prompts that are not in
+the real probe; the held-out probe sentences are never among them.
+
 Usage: PYTHONPATH=benchmarks python benchmarks/tokenizer.py [--train-sentences 20] [--voices 5]
-       [--codebook 256] [--encoder DIR] [--asr DIR] [--epochs 10] [--real-dir /tmp/tok-real]
+       [--extra-sentences 400] [--codebook 256] [--encoder DIR] [--asr DIR] [--epochs 10] [--real-dir /tmp/tok-real]
        [--real-prompts 60] [--json out.json]
 """
 
@@ -38,7 +43,8 @@ from audiomill.jobs import tokenizer_io
 from audiomill.jobs.tokenizer import TrainRequest, train_tokenizer
 from audiomill.jobs.tokenizer_eval import Clip, EvalRequest, evaluate
 from audiomill.models.tokenizer import SemanticTokenizer
-from audiomill.testing.speech_dataset import SENTENCES, VOICES, utterances, write_dataset
+from audiomill.testing.speech_dataset import SENTENCES, VOICES, Utterance, utterances, write_dataset
+from audiomill.testing.texts import docstring_sentences
 from audiomill.testing.whisper import real_whisper_dir
 
 TARGETS = {"bitrate_bps": "<= 350", "encode_x_realtime_cpu": ">= 100 per core", "pnmi": ">= 0.5",
@@ -56,6 +62,26 @@ def encode_speed(tok: SemanticTokenizer, clips: list[np.ndarray]) -> dict[str, f
 
 
 ASTERISK_EN = {"asterisk-core-sounds-en-wav": "1.6.1-1"}
+
+
+def asterisk_train(root: str, count: int, exclude: set[str], seed: int = 1) -> list[Utterance]:
+    """``count`` real prompts (any length 1-8 s, none of ``exclude``) as decoder training speech."""
+    import random
+    from pathlib import Path
+
+    from debian_packages import fetch_debs
+
+    tree = fetch_debs(ASTERISK_EN, Path(root))
+    paths = sorted(p for p in tree.glob("usr/share/asterisk/sounds/en_US_f_Allison/*.wav") if p.stem not in exclude)
+    random.Random(seed).shuffle(paths)
+    out = []
+    for path in paths:
+        audio = tokenizer_io.read_clip(str(path)).audio
+        if 1.0 <= audio.size / 16_000 <= 8.0:
+            out.append(Utterance(key=f"asterisk-{path.stem}", text="", voice="asterisk-allison", audio=audio))
+        if len(out) >= count:
+            break
+    return out
 
 
 def asterisk_probe(root: str, count: int, seed: int = 0) -> tuple[Clip, ...]:
@@ -97,16 +123,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--encoder", default="")
     parser.add_argument("--asr", default="")
+    parser.add_argument("--extra-sentences", type=int, default=0,
+                        help="more training text: this many stdlib docstring sentences x the first 3 voices")
     parser.add_argument("--real-dir", default="", help="fetch asterisk prompts here for real-speech PNMI")
     parser.add_argument("--real-prompts", type=int, default=60)
+    parser.add_argument("--real-train", type=int, default=0,
+                        help="add this many OTHER asterisk prompts (real speech, one voice) to the training set")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     encoder = args.encoder or str(real_whisper_dir("tiny.en"))
     asr = args.asr or str(real_whisper_dir("tiny.en"))
     train_items = utterances(SENTENCES[:args.train_sentences], VOICES[:args.voices])
+    train_items += utterances(docstring_sentences()[:args.extra_sentences], VOICES[:3])
     held_out = SENTENCES[args.train_sentences:args.train_sentences + args.held_out]
     real_probe = asterisk_probe(args.real_dir, args.real_prompts) if args.real_dir else ()
     print(f"real probe: {len(real_probe)} asterisk prompts + alsa clips")
+    if args.real_train and args.real_dir:
+        train_items += asterisk_train(args.real_dir, args.real_train, {c.name for c in real_probe})
     with tempfile.TemporaryDirectory(prefix="bench-tokenizer-") as root:
         dataset = write_dataset(f"{root}/dataset", train_items, part_size=16)
         started = time.perf_counter()
