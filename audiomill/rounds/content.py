@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from audiomill.models.tokenizer.compare import edit_distance, token_edit_distance
+from audiomill.models.tokenizer.compare import dtw_accumulate, edit_distance, token_edit_distance
 
 __all__ = ["state_dtw_distance", "dtw_cost", "token_edit_distance", "word_error_rate", "normalize_words"]
 
@@ -38,19 +38,8 @@ def state_dtw_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def dtw_cost(cost: np.ndarray) -> float:
-    """Total cost of the best monotone path with steps (1,0), (0,1) weight 1 and (1,1) weight 2.
-
-    Vectorised over anti-diagonals: the cells with ``i + j = k`` depend only on diagonals k-1, k-2.
-    """
-    n, m = cost.shape
-    acc = np.full((n + 1, m + 1), np.inf)
-    acc[0, 0] = 0.0
-    for k in range(2, n + m + 1):
-        i = np.arange(max(1, k - m), min(n, k - 1) + 1)
-        j = k - i
-        c = cost[i - 1, j - 1]
-        acc[i, j] = np.minimum(np.minimum(acc[i - 1, j] + c, acc[i, j - 1] + c), acc[i - 1, j - 1] + 2 * c)
-    return float(acc[n, m])
+    """Total cost of the best monotone path with steps (1,0), (0,1) weight 1 and (1,1) weight 2."""
+    return float(dtw_accumulate(cost)[cost.shape[0], cost.shape[1]])
 
 
 def normalize_words(text: str) -> list[str]:

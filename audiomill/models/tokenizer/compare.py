@@ -61,3 +61,33 @@ def state_dtw_distance(a_states: np.ndarray, b_states: np.ndarray) -> float:
             total[i, j] = cost[i - 1, j - 1] + options[best]
             steps[i, j] = steps[previous] + 1
     return float(total[n, m] / steps[n, m])
+
+
+def dtw_accumulate(cost: np.ndarray) -> np.ndarray:
+    """(n + 1, m + 1) accumulated costs of the best monotone paths into each cell of ``cost``.
+
+    Steps (1,0), (0,1) weigh a cell once and (1,1) twice (so the diagonal is no shortcut);
+    vectorised over anti-diagonals: the cells with ``i + j = k`` depend only on diagonals k-1, k-2.
+    """
+    n, m = cost.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    for k in range(2, n + m + 1):
+        i = np.arange(max(1, k - m), min(n, k - 1) + 1)
+        j = k - i
+        c = cost[i - 1, j - 1]
+        acc[i, j] = np.minimum(np.minimum(acc[i - 1, j] + c, acc[i, j - 1] + c), acc[i - 1, j - 1] + 2 * c)
+    return acc
+
+
+def dtw_path(cost: np.ndarray) -> np.ndarray:
+    """(steps, 2) index pairs of the cheapest ``dtw_accumulate`` path from (0, 0) to the last
+    cell, traced back (ties: diagonal first)."""
+    acc = dtw_accumulate(cost)
+    path, i, j = [], cost.shape[0], cost.shape[1]
+    while i > 0 and j > 0:
+        path.append((i - 1, j - 1))
+        c = cost[i - 1, j - 1]
+        step = int(np.argmin((acc[i - 1, j - 1] + 2 * c, acc[i - 1, j] + c, acc[i, j - 1] + c)))
+        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
+    return np.asarray(path[::-1], np.int64)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.fft import dct
 
+from audiomill.models.tokenizer.compare import dtw_path
 from audiomill.models.tokenizer.espeak_align import AlignedSpeech, synthesize
 from audiomill.models.tokenizer.mel import MelConfig, log_mel
 
@@ -30,30 +31,6 @@ def cepstra(audio: np.ndarray) -> np.ndarray:
     energy = mel.mean(axis=1)
     loud = energy >= energy.max() - 30.0 / 20.0 * np.log(10.0)
     return (out - out[loud].mean(axis=0, keepdims=True)).astype(np.float64)
-
-
-def dtw_path(cost: np.ndarray) -> np.ndarray:
-    """(steps, 2) index pairs of the cheapest monotone path from (0, 0) to the last cell.
-
-    Steps (1,0), (0,1) weigh the cell once and (1,1) twice (no bias to the diagonal's shortcut);
-    accumulated over anti-diagonals, then traced back (ties: diagonal first).
-    """
-    n, m = cost.shape
-    acc = np.full((n + 1, m + 1), np.inf)
-    acc[0, 0] = 0.0
-    for k in range(2, n + m + 1):
-        i = np.arange(max(1, k - m), min(n, k - 1) + 1)
-        j = k - i
-        c = cost[i - 1, j - 1]
-        acc[i, j] = np.minimum(np.minimum(acc[i - 1, j] + c, acc[i, j - 1] + c), acc[i - 1, j - 1] + 2 * c)
-    path, i, j = [], n, m
-    while i > 0 and j > 0:
-        path.append((i - 1, j - 1))
-        c = cost[i - 1, j - 1]
-        options = (acc[i - 1, j - 1] + 2 * c, acc[i - 1, j] + c, acc[i, j - 1] + c)
-        step = int(np.argmin(options))
-        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
-    return np.asarray(path[::-1], np.int64)
 
 
 def align_recording(audio: np.ndarray, text: str, voice: str = "en-us") -> AlignedSpeech:

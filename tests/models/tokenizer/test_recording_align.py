@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from audiomill.models.tokenizer.espeak_align import AlignedSpeech, synthesize
-from audiomill.models.tokenizer.recording_align import align_recording, dtw_path
+from audiomill.models.tokenizer.compare import dtw_path
+from audiomill.models.tokenizer.recording_align import align_recording
 
 SR = 16_000
 
