@@ -107,8 +107,10 @@ def evaluate(req: EvalRequest, progress: Callable[[str], None] = logger.info) ->
     report.units = _unit_quality(tok, baseline, [speech for _, speech, _ in probe])
     if req.real_probe:
         progress(f"unit quality on {len(req.real_probe)} real recordings (phones by synthesis + DTW)")
-        aligned = [align_recording(c.audio, c.text) for c in req.real_probe if c.text]
-        report.units |= {f"real_{k}": v for k, v in _unit_quality(tok, baseline, aligned).items()}
+        aligned = _aligned(req.real_probe)
+        if aligned:
+            report.units |= {f"real_{k}": v for k, v in _unit_quality(tok, baseline, aligned).items()}
+        report.units["real_skipped"] = float(len(req.real_probe) - len(aligned))
     asr = _Asr(req.asr_model, req.registry)
     probe_clips = [Clip(name, speech.audio, text) for name, speech, text in probe]
     decode_time, decode_seconds = 0.0, 0.0
@@ -125,6 +127,19 @@ def evaluate(req: EvalRequest, progress: Callable[[str], None] = logger.info) ->
     if decode_time:
         report.speed["decode_x_realtime"] = decode_seconds / decode_time
     return report
+
+
+def _aligned(clips: tuple[Clip, ...]) -> list[AlignedSpeech]:
+    """Phone-aligned real clips; a clip without text or too short to align is left out (logged)."""
+    out = []
+    for clip in clips:
+        try:
+            if not clip.text:
+                raise ValueError("no text")
+            out.append(align_recording(clip.audio, clip.text))
+        except ValueError as err:
+            logger.warning("real probe %s left out: %s", clip.name, err)
+    return out
 
 
 def _unit_quality(tok: SemanticTokenizer, baseline: Codebook, probe: list[AlignedSpeech]) -> dict[str, float]:

@@ -190,15 +190,17 @@ def test_cli_decodes_a_segment_and_reports_eval_json(trained, tmp_path):
 
 def test_eval_scores_units_on_real_recordings_with_text(trained):
     from audiomill.jobs import tokenizer_io
-    from audiomill.jobs.tokenizer_eval import EvalRequest, evaluate
+    from audiomill.jobs.tokenizer_eval import Clip, EvalRequest, evaluate
 
     real = tokenizer_io.alsa_clips()[:2]  # "front center", "front left": real speech, text known
     if not real:
         pytest.skip("alsa-utils clips are missing (make setup installs them)")
+    silent = Clip("silent", np.zeros(0, np.float32), "nothing at all")  # cannot be aligned: left out
     report = evaluate(EvalRequest(f"{NAME}@production", str(real_whisper_dir("tiny.en")), trained.registry,
-                                  probe_sentences=(SENTENCES[0],), probe_voices=("en-us",), real_probe=real))
+                                  probe_sentences=(SENTENCES[0],), probe_voices=("en-us",),
+                                  real_probe=(*real, silent)))
     units = report.units
-    assert units["real_frames"] == sum(c.audio.size // 640 for c in real)
+    assert units["real_frames"] == sum(c.audio.size // 640 for c in real) and units["real_skipped"] == 1
     assert 0 < units["real_pnmi"] <= 1 and 0 < units["real_mfcc_pnmi"] <= 1
     assert units["real_phones"] >= 5  # f r V n t s E n t @ l E f ... placed on the recordings
 
