@@ -1,8 +1,8 @@
 """A whole tiny round through real Ray (Ray Data actors, Ray Train with 2 workers), the registry,
 Whisper tiny.en, the Resemblyzer encoder and espeak-ng/Piper: killed mid-round it resumes at its
 phase, and the same round run in one go on a copy (clips mapped in process) writes byte-identical
-tables. (Round 0's own
-rerun determinism is not repeated here: its seed set and heads are the copy's inputs, unchanged.)"""
+tables. (Round 0's own rerun determinism is not repeated here: its seed set and heads are the
+copy's inputs, unchanged.)"""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Phone alignments for REAL recordings with known text: synthesis plus DTW (the aeneas method).
 
 espeak-ng speaks the text with its phone events (``espeak_align.synthesize``); cepstra of the
-synthetic and of the real recording (100 Hz, 12 MFCCs without c0, each utterance's mean removed
-so the channel drops out) are aligned by dynamic time warping, and every phone start moves along
-the path onto the recording's time line. Boundaries are approximate (tens of ms), so absolute
+synthetic and of the real recording (100 Hz, 12 MFCCs without c0, minus each utterance's mean
+over its loud frames so the channel drops out) are aligned by dynamic time warping, and every
+phone start moves along the path onto the recording's time line. DTW holds an n x m matrix, so
+this is for clips of seconds (prompts, utterances), not for hour-long files. Boundaries are approximate (tens of ms), so absolute
 PNMI against them is lower than against a forced aligner; every unit system scored on the same
 alignment meets the same error, so they rank fairly. It is the honest reference available
 without downloaded aligners.
