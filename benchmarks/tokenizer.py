@@ -166,7 +166,7 @@ def main() -> None:
     print(json.dumps({k: v for k, v in out.items() if k != "clips"}, indent=2))
     for clip in report.clips:
         print(f"{clip['set']:>9} {clip['name'][:40]:<40} orig={clip['wer_original']:.2f} "
-              f"resynth={clip['wer_resynth']:.2f} | {clip['resynth_text'][:60]}")
+              f"vocoder={clip['wer_vocoder']:.2f} resynth={clip['wer_resynth']:.2f} | {clip['resynth_text'][:60]}")
 
 
 if __name__ == "__main__":

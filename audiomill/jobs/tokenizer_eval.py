@@ -8,7 +8,9 @@
   phones are placed by synthesis + DTW (``models/tokenizer/recording_align``).
 - re-synthesis: decode(encode(x), speaker(x)) with the default vocoder; Whisper WER of the
   original and of the re-synthesis against the known text (probe set) or, for real recordings
-  without text, WER of the re-synthesis against the original's transcript; speaker similarity.
+  without text, WER of the re-synthesis against the original's transcript; speaker similarity;
+  and ``wer_vocoder``, the WER of the vocoder run on the original's own log-mel (what a perfect
+  decoder would reach with this vocoder).
 - encode and decode speed (x realtime on one thread).
 """
 
@@ -25,9 +27,10 @@ import numpy as np
 from audiomill.models.tokenizer import SemanticTokenizer
 from audiomill.models.tokenizer.baseline import fit_mfcc_units, mfcc_frames
 from audiomill.models.tokenizer.espeak_align import AlignedSpeech, synthesize
+from audiomill.models.tokenizer.mel import log_mel
+from audiomill.models.tokenizer.metrics import bitrate, code_usage, pnmi_purity
 from audiomill.models.tokenizer.quantizer import Codebook
 from audiomill.models.tokenizer.recording_align import align_recording
-from audiomill.models.tokenizer.metrics import bitrate, code_usage, pnmi_purity
 from audiomill.models.speaker_encoder import cosine_similarity
 from audiomill.schema import SAMPLE_RATE
 
@@ -123,7 +126,7 @@ def evaluate(req: EvalRequest, progress: Callable[[str], None] = logger.info) ->
         decode_seconds += sum(c.audio.size for c in clips) / SAMPLE_RATE
         report.clips += [r | {"set": label} for r in rows]
         report.resynthesis[label] = {k: float(np.mean([r[k] for r in rows])) for k in
-                                     ("wer_original", "wer_resynth", "speaker_similarity")}
+                                     ("wer_original", "wer_vocoder", "wer_resynth", "speaker_similarity")}
     if decode_time:
         report.speed["decode_x_realtime"] = decode_seconds / decode_time
     return report
@@ -167,9 +170,11 @@ def _resynthesis(tok: SemanticTokenizer, asr: _Asr, clips: list[Clip]) -> tuple[
         resynth = tok.decode(tok.encode(clip.audio), speaker)
         spent += time.perf_counter() - started
         heard, heard_resynth = asr(clip.audio), asr(resynth)
+        heard_vocoded = asr(tok.vocoder(log_mel(clip.audio, tok.mel_config)))  # the vocoder's own ceiling
         reference = clip.text if clip.text is not None else heard
         rows.append({"name": clip.name, "reference": reference, "original_text": heard,
                      "resynth_text": heard_resynth, "wer_original": word_error_rate(reference, heard),
+                     "wer_vocoder": word_error_rate(reference, heard_vocoded),
                      "wer_resynth": word_error_rate(reference, heard_resynth),
                      "speaker_similarity": cosine_similarity(speaker, tok.speaker_embedding(resynth))})
     return rows, spent
