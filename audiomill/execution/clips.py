@@ -46,10 +46,15 @@ def map_clips(rows: Rows, make_worker: Callable[[Any], Any], spec: Any, task: Ca
     if not rows:
         return []
     if runner == "local":
+        from threadpoolctl import threadpool_limits
+
         worker = make_worker(spec)
         out: Rows = []
-        for first in range(0, len(rows), batch_size):
-            out.extend(task(worker, rows[first:first + batch_size]))
+        # one BLAS thread, as a 1-CPU actor has (Ray sets OMP_NUM_THREADS=1): N threads round
+        # matmuls differently, and the rows must not depend on the runner
+        with threadpool_limits(limits=1, user_api="blas"):
+            for first in range(0, len(rows), batch_size):
+                out.extend(task(worker, rows[first:first + batch_size]))
         return sorted(out, key=lambda r: r[sort_key])
     groups = [{PAYLOAD: pickle.dumps(rows[first:first + batch_size])} for first in range(0, len(rows), batch_size)]
     with ray_session(settings) as ray:

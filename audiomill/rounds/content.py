@@ -18,7 +18,6 @@ import re
 
 import numpy as np
 
-from audiomill.models.threads import one_blas_thread
 from audiomill.models.tokenizer.compare import dtw_accumulate, edit_distance, token_edit_distance
 
 __all__ = ["state_dtw_distance", "dtw_cost", "token_edit_distance", "word_error_rate", "normalize_words"]
@@ -30,12 +29,8 @@ def _normalised(states: np.ndarray) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-9)
 
 
-@one_blas_thread
 def state_dtw_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Symmetric DTW cost over (frames, dim) states, per unit of ``len(a) + len(b)``.
-
-    One BLAS thread: the cosine matmul rounds differently on N threads, and verify.parquet must
-    not depend on whether a Ray actor or the driver computed it."""
+    """Symmetric DTW cost over (frames, dim) states, per unit of ``len(a) + len(b)``."""
     if len(a) == 0 or len(b) == 0:
         return float("inf")
     cost = 1.0 - _normalised(a) @ _normalised(b).T
