@@ -64,8 +64,9 @@ def encode_speed(tok: SemanticTokenizer, clips: list[np.ndarray]) -> dict[str, f
 ASTERISK_EN = {"asterisk-core-sounds-en-wav": "1.6.1-1"}
 
 
-def asterisk_train(root: str, count: int, exclude: set[str], seed: int = 1) -> list[Utterance]:
-    """``count`` real prompts (any length 1-8 s, none of ``exclude``) as decoder training speech."""
+def asterisk_prompts(root: str, seed: int, exclude: frozenset[str] = frozenset()) -> list:
+    """The en_US Allison prompts of the fetched package (none named in ``exclude``), in a seeded
+    random order."""
     import random
     from pathlib import Path
 
@@ -74,8 +75,13 @@ def asterisk_train(root: str, count: int, exclude: set[str], seed: int = 1) -> l
     tree = fetch_debs(ASTERISK_EN, Path(root))
     paths = sorted(p for p in tree.glob("usr/share/asterisk/sounds/en_US_f_Allison/*.wav") if p.stem not in exclude)
     random.Random(seed).shuffle(paths)
+    return paths
+
+
+def asterisk_train(root: str, count: int, exclude: set[str], seed: int = 1) -> list[Utterance]:
+    """``count`` real prompts (any length 1-8 s, none of ``exclude``) as decoder training speech."""
     out = []
-    for path in paths:
+    for path in asterisk_prompts(root, seed, frozenset(exclude)):
         audio = tokenizer_io.read_clip(str(path)).audio
         if 1.0 <= audio.size / 16_000 <= 8.0:
             out.append(Utterance(key=f"asterisk-{path.stem}", text="", voice="asterisk-allison", audio=audio))
@@ -86,21 +92,14 @@ def asterisk_train(root: str, count: int, exclude: set[str], seed: int = 1) -> l
 
 def asterisk_probe(root: str, count: int, seed: int = 0) -> tuple[Clip, ...]:
     """Up to ``count`` real prompts of 1.5-8 s whose tiny.en and base transcripts agree."""
-    import random
-    from pathlib import Path
-
-    from debian_packages import fetch_debs
     from faster_whisper import WhisperModel
 
     from audiomill.rounds.content import normalize_words
 
-    tree = fetch_debs(ASTERISK_EN, Path(root))
-    paths = sorted(tree.glob("usr/share/asterisk/sounds/en_US_f_Allison/*.wav"))
-    random.Random(seed).shuffle(paths)
     models = [WhisperModel(str(real_whisper_dir(kind)), device="cpu", compute_type="int8", cpu_threads=2)
               for kind in ("tiny.en", "base")]
     clips = []
-    for path in paths:
+    for path in asterisk_prompts(root, seed):
         clip = tokenizer_io.read_clip(str(path))
         if not 1.5 <= clip.audio.size / 16_000 <= 8.0:
             continue
@@ -150,12 +149,12 @@ def main() -> None:
         train_s = time.perf_counter() - started
         tok = SemanticTokenizer.load("bench@production", f"{root}/registry")
         speed = encode_speed(tok, [u.audio for u in train_items[:40]])
+        alsa = tokenizer_io.alsa_clips()
         report = evaluate(EvalRequest(
             "bench@production", asr, f"{root}/registry",
             dataset_clips=tuple(Clip(u.key, u.audio) for u in train_items),
             probe_sentences=tuple(held_out), probe_voices=("en-us", "en+f3"),
-            real_clips=tokenizer_io.alsa_clips(),
-            real_probe=tokenizer_io.alsa_clips() + real_probe), print)
+            real_clips=alsa, real_probe=alsa + real_probe), print)
     out = report.to_json() | {"train": {"seconds": train_s, "audio_s": sum(u.seconds for u in train_items),
                                         "segments": len(train_items), "metrics": result.metrics},
                               "encode": speed, "targets": TARGETS,

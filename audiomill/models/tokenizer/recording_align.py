@@ -4,10 +4,10 @@ espeak-ng speaks the text with its phone events (``espeak_align.synthesize``); c
 synthetic and of the real recording (100 Hz, 12 MFCCs without c0, minus each utterance's mean
 over its loud frames so the channel drops out) are aligned by dynamic time warping, and every
 phone start moves along the path onto the recording's time line. DTW holds an n x m matrix, so
-this is for clips of seconds (prompts, utterances), not for hour-long files. Boundaries are approximate (tens of ms), so absolute
-PNMI against them is lower than against a forced aligner; every unit system scored on the same
-alignment meets the same error, so they rank fairly. It is the honest reference available
-without downloaded aligners.
+this is for clips of seconds (prompts, utterances), not for hour-long files. Boundaries are
+approximate (tens of ms), so absolute PNMI against them is lower than against a forced aligner;
+every unit system scored on the same alignment meets the same error, so they rank fairly. It is
+the honest reference available without downloaded aligners.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from scipy.fft import dct
 from audiomill.models.tokenizer.compare import dtw_path
 from audiomill.models.tokenizer.espeak_align import AlignedSpeech, synthesize
 from audiomill.models.tokenizer.mel import MelConfig, log_mel
+from audiomill.schema import SAMPLE_RATE
 
-FRAME_S = MelConfig().hop / 16_000  # 10 ms
+FRAME_S = MelConfig().hop / SAMPLE_RATE  # 10 ms
 
 
 def cepstra(audio: np.ndarray) -> np.ndarray:
@@ -36,6 +37,8 @@ def cepstra(audio: np.ndarray) -> np.ndarray:
 
 def align_recording(audio: np.ndarray, text: str, voice: str = "en-us") -> AlignedSpeech:
     """The recording with espeak-ng's phones of ``text`` placed on its time line by DTW."""
+    if not text.strip():
+        raise ValueError("no text to align")
     synthetic = synthesize(text, voice)
     real, synth = cepstra(audio), cepstra(synthetic.audio)
     if len(real) == 0 or len(synth) == 0:
