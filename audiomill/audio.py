@@ -46,6 +46,7 @@ class DecodedAudio:
     codec: str
     container: str
     orig_duration_s: float  # duration of the decoded original stream
+    orig_bandwidth_hz: float | None = None  # signal bandwidth at the native rate (decode_blocks.BandSampler)
 
     @property
     def duration_s(self) -> float:
@@ -81,7 +82,7 @@ def decode_audio(source: bytes | str | BinaryIO, limits: DecodeConfig) -> Decode
         if declared is not None and declared > limits.max_duration_s * 1.01:
             raise DecodeRejected(RejectReason.TOO_LONG,
                                  f"declared {declared:.0f} s > max {limits.max_duration_s:.0f} s")
-        samples = _decode_stream(container, stream, limits)
+        samples, band_hz = _decode_stream(container, stream, limits)
         codec = stream.codec_context.name
         container_name = container.format.name
     if samples.size == 0:
@@ -89,7 +90,7 @@ def decode_audio(source: bytes | str | BinaryIO, limits: DecodeConfig) -> Decode
     duration = samples.size / SAMPLE_RATE
     if duration < limits.min_duration_s:
         raise DecodeRejected(RejectReason.TOO_SHORT, f"{duration:.3f} s < min {limits.min_duration_s} s")
-    return DecodedAudio(samples, rate, channels, codec, container_name, duration)
+    return DecodedAudio(samples, rate, channels, codec, container_name, duration, band_hz)
 
 
 def _check_format(stream: av.audio.stream.AudioStream, limits: DecodeConfig) -> tuple[int, int]:
@@ -107,8 +108,9 @@ def _check_format(stream: av.audio.stream.AudioStream, limits: DecodeConfig) -> 
 
 
 def _decode_stream(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
-                   limits: DecodeConfig) -> np.ndarray:
-    """Decode, average the channels in numpy, resample the mono signal to 16 kHz (float32).
+                   limits: DecodeConfig) -> tuple[np.ndarray, float | None]:
+    """Decode, average the channels in numpy, resample the mono signal to 16 kHz (float32); also
+    the signal bandwidth at the native rate, measured on frames sampled before resampling.
 
     Channels are averaged here rather than by FFmpeg's downmix: its default matrix adds channels
     at -3 dB each (identical stereo channels come out 3 dB louder and clip), and swresample
@@ -138,7 +140,7 @@ def _decode_stream(container: av.container.InputContainer, stream: av.audio.stre
                              f"failed after {total / SAMPLE_RATE:.2f} s: {_short(err)}") from err
     if not blocks.output.finite:
         raise DecodeRejected(RejectReason.DECODE_ERROR, "decoded samples are not finite")
-    return _trim_to_declared(blocks.output.samples(), stream)
+    return _trim_to_declared(blocks.output.samples(), stream), blocks.band.bandwidth_hz()
 
 
 def _expected_samples(stream: av.audio.stream.AudioStream) -> int:

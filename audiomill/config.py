@@ -289,8 +289,10 @@ class DedupConfig(_Section):
                                 "the other for it to count as contained (both ways: near-duplicate)")
     text_threshold: float = Field(0.7, gt=0, le=1, description="estimated Jaccard of word 5-grams")
     text_min_words: int = Field(8, ge=1, description="shorter transcripts are never text duplicates")
-    keep_score: str | None = Field(Q_MOS, description="column whose highest value is kept in a "
-                                   "cluster; absent or null falls back to the longest segment")
+    keep_score: str | None = Field(Q_MOS, description="q_mos (default) or null: a cluster keeps the "
+                                   "highest quality keep score (curation/dedup/keep_score.py; q_mos is "
+                                   "one of its terms); another column: its raw value instead, null rows "
+                                   "falling back to the longest segment")
     max_bucket: int = Field(64, ge=2, description="LSH buckets larger than this emit linear pairs")
     ray_min_segments: int = Field(20_000, ge=0, description="with the ray runner, fewer segments are "
                                   "deduplicated in the driver (Ray Data's start-up costs more than the work)")

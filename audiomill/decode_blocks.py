@@ -15,7 +15,9 @@ from __future__ import annotations
 import av
 import numpy as np
 from av.audio.frame import format_dtypes
+from numpy.lib.stride_tricks import sliding_window_view
 
+from audiomill.curation.quality import frame_length, sampled_bandwidth_hz
 from audiomill.schema import SAMPLE_RATE
 
 BLOCK_SAMPLES = 1 << 16  # per channel, at the source rate: 1.4-8 s of audio, <= 8 MiB for 32 ch int32
@@ -88,11 +90,57 @@ class MonoResampler:
             self.output.append(np.frombuffer(out.planes[0], dtype=np.float32, count=out.samples))
 
 
+class BandSampler:
+    """Frames of the native-rate mono signal, for its bandwidth before resampling
+    (``orig_bandwidth_hz``, ``quality.sampled_bandwidth_hz``).
+
+    Frames start at every ``stride``-th sample of the stream, back to back at first; when more
+    than ``MAX_FRAMES`` are held, every other one is dropped and the stride doubles. The frames
+    kept are therefore every multiple of the final stride, however the stream was cut into
+    blocks, and memory stays bounded (512 frames of 32 ms: 2 MiB at 48 kHz) for any length.
+    """
+
+    MAX_FRAMES = 512
+
+    def __init__(self) -> None:
+        self._rate: int | None = None
+        self._length = 0
+        self._stride = 0
+        self._frames: list[np.ndarray] = []
+        self._tail = np.zeros(0, np.float32)  # the last length - 1 samples seen
+        self._seen = 0  # samples seen so far
+
+    def add(self, mono: np.ndarray, rate: int) -> None:
+        if self._rate is None:
+            self._rate, self._length = rate, frame_length(rate)
+            self._stride = self._length
+        elif rate != self._rate:  # the resampler refuses a rate change; nothing to measure
+            return
+        data = np.concatenate([self._tail, mono]) if self._tail.size else mono
+        begin = self._seen - self._tail.size  # stream position of data[0]
+        first = -(-begin // self._stride) * self._stride
+        starts = np.arange(first, begin + data.size - self._length + 1, self._stride) - begin
+        if starts.size:  # one array per frame, so a dropped frame frees its memory
+            windows = sliding_window_view(data, self._length)
+            self._frames.extend(windows[start].copy() for start in starts)
+        while len(self._frames) > self.MAX_FRAMES:
+            self._frames, self._stride = self._frames[::2], self._stride * 2
+        self._seen += mono.size
+        self._tail = data[-(self._length - 1):].copy() if self._length > 1 else data[:0]
+
+    def bandwidth_hz(self) -> float | None:
+        """The signal bandwidth in Hz at the native rate; None below one frame of audio."""
+        if not self._frames or self._rate is None:
+            return None
+        return sampled_bandwidth_hz(np.stack(self._frames), self._rate)
+
+
 class MonoBlocks:
     """Collects decoded frames of one layout into a block; a full block goes to the resampler."""
 
     def __init__(self, expected_samples: int) -> None:
         self.output = OutputBuffer(expected_samples)
+        self.band = BandSampler()
         self._resampler = MonoResampler(self.output)
         self._key: tuple[str, int, int] | None = None  # (sample format, channels, rate)
         self._block: np.ndarray | None = None
@@ -109,7 +157,7 @@ class MonoBlocks:
         if self._filled + samples > BLOCK_SAMPLES:
             self.push_pending()
         if samples > BLOCK_SAMPLES:  # a huge frame: convert it on its own
-            self._resampler.push(mono_of(frame.to_ndarray(), key[1], self._planar), key[2])
+            self._push(mono_of(frame.to_ndarray(), key[1], self._planar), key[2])
             return
         self._copy_planes(frame, samples)
         self._filled += samples
@@ -121,7 +169,11 @@ class MonoBlocks:
         channels, filled = self._key[1], self._filled
         self._filled = 0
         data = self._block[:, :filled] if self._planar else self._block[:, : filled * channels]
-        self._resampler.push(mono_of(data, channels, self._planar), self._key[2])
+        self._push(mono_of(data, channels, self._planar), self._key[2])
+
+    def _push(self, mono: np.ndarray, rate: int) -> None:
+        self._resampler.push(mono, rate)  # raises on a rate change before the band sees it
+        self.band.add(mono, rate)
 
     def finish(self) -> None:
         self.push_pending()

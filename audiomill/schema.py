@@ -97,7 +97,8 @@ ORIG_CHANNELS = "orig_channels"
 ORIG_CODEC = "orig_codec"
 ORIG_CONTAINER = "orig_container"
 ORIG_DURATION_S = "orig_duration_s"
-ORIG_COLUMNS = (ORIG_SAMPLE_RATE, ORIG_CHANNELS, ORIG_CODEC, ORIG_CONTAINER, ORIG_DURATION_S)
+ORIG_BANDWIDTH_HZ = "orig_bandwidth_hz"  # q_signal_bandwidth_hz of the whole source at its native rate
+ORIG_COLUMNS = (ORIG_SAMPLE_RATE, ORIG_CHANNELS, ORIG_CODEC, ORIG_CONTAINER, ORIG_DURATION_S, ORIG_BANDWIDTH_HZ)
 AUDIO = "audio"  # float32 little-endian PCM at SAMPLE_RATE, mono
 AUDIO_DURATION_S = "audio_duration_s"  # duration of AUDIO (source before, segment after split)
 
@@ -215,6 +216,7 @@ ORIG_FIELDS = [
     pa.field(ORIG_CODEC, pa.string()),
     pa.field(ORIG_CONTAINER, pa.string()),
     pa.field(ORIG_DURATION_S, pa.float64()),
+    pa.field(ORIG_BANDWIDTH_HZ, pa.float64()),
 ]
 
 REJECT_FIELDS = [

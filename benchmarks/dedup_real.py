@@ -134,7 +134,8 @@ def hard_negatives(tree: Path, files: Path, pairs: int, seed: int) -> dict[str, 
     stems = sorted({p.relative_to(roots["carlo"]) for p in roots["carlo"].rglob("*.wav")}
                    & {p.relative_to(roots["menardi"]) for p in roots["menardi"].rglob("*.wav")})
     random.Random(seed).shuffle(stems)
-    usable = [s for s in stems if all(MIN_S <= _duration(roots[v] / s) <= MAX_S for v in roots)][:pairs]
+    usable = [s for s in stems if s.parts[0] != "silence"  # silence/N.wav: N seconds of silence, no sentence
+              and all(MIN_S <= _duration(roots[v] / s) <= MAX_S for v in roots)][:pairs]
     truth = {}
     for stem in usable:
         for voice, root in roots.items():
@@ -253,7 +254,9 @@ def negative_report(truth: dict, by_file: dict[str, list[dict]]) -> list[dict]:
     for path, t in truth.items():
         if t["kind"] == "negative":
             segs = by_file.get(path, [])
-            sentences[t["sentence"]][t["speaker"]] = {s[schema.DEDUP_CLUSTER_ID] or s[schema.KEY] for s in segs}
+            # a file rejected before segmenting (no_speech) has no key and joins no cluster
+            sentences[t["sentence"]][t["speaker"]] = {s[schema.DEDUP_CLUSTER_ID] or s[schema.KEY] for s in segs
+                                                      if s[schema.KEY]}
             generated[t["sentence"]] = t["generated"]
     rows = []
     for sentence, speakers in sorted(sentences.items()):

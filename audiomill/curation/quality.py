@@ -19,6 +19,7 @@ when given one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Protocol
@@ -96,7 +97,7 @@ def segment_metrics(samples: np.ndarray, offsets: np.ndarray, sr: int = schema.S
 def _chunk_metrics(samples: np.ndarray, starts: np.ndarray, stops: np.ndarray, sr: int,
                    options: QualityOptions) -> dict[str, np.ndarray]:
     lengths = stops - starts
-    x, offsets = _gather_padded(samples, starts, stops, max(_frame_len(sr, options), int(0.1 * sr)))
+    x, offsets = _gather_padded(samples, starts, stops, max(frame_length(sr, options), int(0.1 * sr)))
     clipping = _clipping_ratio(x, offsets, lengths, options)
     dc = np.add.reduceat(x, offsets[:-1], dtype=np.float64) / lengths
     x -= np.repeat(dc.astype(np.float32), np.diff(offsets))  # no DC in any spectral metric
@@ -115,7 +116,8 @@ def _chunk_metrics(samples: np.ndarray, starts: np.ndarray, stops: np.ndarray, s
     }
 
 
-def _frame_len(sr: int, options: QualityOptions) -> int:
+def frame_length(sr: int, options: QualityOptions = DEFAULT_OPTIONS) -> int:
+    """Samples in one spectral frame at ``sr``: the power of two nearest ``options.frame_s``."""
     return 1 << int(round(math.log2(options.frame_s * sr)))
 
 
@@ -260,7 +262,7 @@ class _Frames:
 
 
 def _frame_powers(x: np.ndarray, offsets: np.ndarray, sr: int, options: QualityOptions) -> _Frames:
-    length = _frame_len(sr, options)
+    length = frame_length(sr, options)
     hop = max(1, int(round(options.hop_s * sr)))
     counts = 1 + (np.diff(offsets) - length) // hop
     first = np.concatenate([[0], np.cumsum(counts)])
@@ -271,6 +273,27 @@ def _frame_powers(x: np.ndarray, offsets: np.ndarray, sr: int, options: QualityO
     weights = _one_sided(length) / (length * float(np.sum(window.astype(np.float64) ** 2)))
     weights[np.fft.rfftfreq(length, 1 / sr) < options.min_hz / 2] = 0.0
     return _Frames(spectrum @ weights.astype(np.float32), spectrum, segment, first, length)
+
+
+def sampled_bandwidth_hz(frames: np.ndarray, sr: int, options: QualityOptions = DEFAULT_OPTIONS) -> float:
+    """``q_signal_bandwidth_hz`` of one recording from frames sampled along it at its own rate.
+
+    ``frames`` is (n, ``frame_length(sr)``) raw samples; they are framed back to back (hop = one
+    frame), so the noise floor, the active frames and the band edge are exactly the segment
+    metric's. The decoder measures it before resampling (``orig_bandwidth_hz``): the stored 16 kHz
+    audio cannot tell an 8 kHz original from its copy upsampled to 16 kHz, nor a 48 kHz original
+    from its copy downsampled to 16 kHz. NaN for no frames.
+    """
+    if frames.size == 0:
+        return math.nan
+    length = frames.shape[1]
+    x = np.ascontiguousarray(frames, dtype=np.float32).reshape(-1)
+    x = x - np.float32(x.mean(dtype=np.float64))
+    offsets = np.array([0, x.size], dtype=np.int64)
+    back_to_back = dataclasses.replace(options, hop_s=length / sr)
+    framed = _frame_powers(x, offsets, sr, back_to_back)
+    _, active = _snr_db(framed, back_to_back)
+    return float(_bandwidths_hz(framed, active, sr, back_to_back)[1][0])
 
 
 def _per_segment_mean(frames: _Frames, mask: np.ndarray) -> np.ndarray:

@@ -43,6 +43,7 @@ class DecodeStage(Stage):
             columns[schema.ORIG_CODEC].append(decoded.codec if decoded else None)
             columns[schema.ORIG_CONTAINER].append(decoded.container if decoded else None)
             columns[schema.ORIG_DURATION_S].append(decoded.orig_duration_s if decoded else None)
+            columns[schema.ORIG_BANDWIDTH_HZ].append(decoded.orig_bandwidth_hz if decoded else None)
             columns[schema.AUDIO].append(decoded.samples if decoded else None)
             columns[schema.AUDIO_DURATION_S].append(decoded.duration_s if decoded else None)
         for f in schema.ORIG_FIELDS:

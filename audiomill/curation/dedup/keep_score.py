@@ -8,6 +8,13 @@ on the others:
 - bandwidth: ``q_signal_bandwidth_hz`` (``q_bandwidth_hz`` where absent) over the 8 kHz Nyquist
   limit of the stored 16 kHz audio (a telephone-band or resampled-down copy loses up to half a
   point; noise filling an empty band does not count as bandwidth);
+- native band: ``orig_bandwidth_hz`` (the decoder's measurement at the source's own rate) above
+  8 kHz, over 8 kHz: the bandwidth scale continued past what the stored audio holds, so a 22 or
+  48 kHz original beats its copy downsampled to 16 kHz, which the stored audio cannot tell apart;
+- rate use (weight 0.25): ``orig_bandwidth_hz`` over the source's own Nyquist frequency, both
+  capped at 8 kHz: an 8 kHz original fills its 4 kHz band, its copy upsampled to 16 kHz uses half
+  of its band (a resampler cannot add content, so a band far below the rate is the trace of an
+  upsampling). A small weight: a source recorded band-limited in a wide container looks the same;
 - SNR: ``q_snr_db`` clipped to 0..40 dB, over 40 (a copy with noise at 10 dB loses 0.75);
 - clipping: ``q_clipping_ratio`` over 1 % of samples, capped at 1, weight 2;
 - source codec: 1 for a lossless codec (PCM, FLAC, ALAC, WavPack...), ``0.6 * kbps / 320`` for a
@@ -36,7 +43,8 @@ LOSSY_MAX_SHARE = 0.6  # a lossy source's codec term at LOSSY_FULL_KBPS and abov
 LOSSY_FULL_KBPS = 320.0
 UNKNOWN_CODEC_TERM = 0.5
 NEUTRAL_MOS_TERM = 0.5
-WEIGHTS = {"bandwidth": 1.0, "snr": 1.0, "clipping": 2.0, "codec": 1.0, "mos": 2.0}
+WEIGHTS = {"bandwidth": 1.0, "native_band": 1.0, "rate_use": 0.25, "snr": 1.0, "clipping": 2.0, "codec": 1.0,
+           "mos": 2.0}
 LOSSLESS_CODECS = frozenset({
     "flac", "alac", "wavpack", "ape", "tta", "mlp", "truehd", "shorten", "tak",
     "pcm_s8", "pcm_u8", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_s32be",
@@ -73,8 +81,14 @@ def score_terms(table: pa.Table, mos_column: str | None = schema.Q_MOS) -> dict[
     snr = np.clip(_column(table, schema.Q_SNR_DB), 0, SNR_CEILING_DB) / SNR_CEILING_DB
     clipping = np.clip(_column(table, schema.Q_CLIPPING_RATIO) / CLIPPING_FULL_PENALTY, 0, 1)
     mos = np.clip((_column(table, mos_column) - 1) / 4, 0, 1)
+    native = _column(table, schema.ORIG_BANDWIDTH_HZ)
+    own_band = np.minimum(_column(table, schema.ORIG_SAMPLE_RATE) / 2, NYQUIST_HZ)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate_use = np.clip(np.minimum(native, NYQUIST_HZ) / own_band, 0, 1)
     return {
         "bandwidth": np.nan_to_num(bandwidth, nan=0.0),
+        "native_band": np.nan_to_num(np.clip((native - NYQUIST_HZ) / NYQUIST_HZ, 0, 1), nan=0.0),
+        "rate_use": np.nan_to_num(rate_use, nan=0.0, posinf=0.0, neginf=0.0),
         "snr": np.nan_to_num(snr, nan=0.0),
         "clipping": -np.nan_to_num(clipping, nan=0.0),
         "codec": codec_terms(table),

@@ -121,3 +121,25 @@ def test_noise_on_a_narrowband_recording_does_not_win_the_cluster():
                       schema.ORIG_CODEC: ["pcm_s16le"] * 2})
     scores = keep_scores(table)
     assert scores[0] > scores[1], (scores, metrics)
+
+
+@pytest.mark.parametrize("native_rate", [8_000, 22_050])
+def test_a_resampled_copy_at_16k_does_not_beat_its_original_at_another_rate(tmp_path, native_rate):
+    """The stored 16 kHz audio of an 8 kHz original and of its copy upsampled to 16 kHz hold the
+    same content (likewise a 22 kHz original and its copy downsampled to 16 kHz), so measurement
+    noise used to pick the copy: in ``benchmarks/dedup_real.py`` the copies won 26 of 32 real
+    clusters. The decoder's band at the native rate (``orig_bandwidth_hz``) tells them apart."""
+    audio, sr = signals.espeak(SENTENCE, "en+m3")  # 22.05 kHz, content up to about 10 kHz
+    original = resample(audio, sr, native_rate)
+    at_16k = resample(original, native_rate, SAMPLE_RATE)
+    paths = {
+        "original": signals.write_audio(tmp_path / "z_original.wav", original, native_rate),
+        "quieter": signals.write_audio(tmp_path / "a_quieter.wav", at_16k * 10 ** (-6 / 20), SAMPLE_RATE),
+        "same_level": signals.write_audio(tmp_path / "b_same.wav", at_16k, SAMPLE_RATE),
+        "rs11k": signals.write_audio(tmp_path / "c_rs11k.wav", resample(original, native_rate, 11_025), 11_025),
+    }
+    segments, decisions = files_to_decisions([str(p) for p in paths.values()], DedupConfig())
+    rows = _by_name(segments, paths)
+    kept = [name for name, row in rows.items() if decisions[row[schema.KEY]].kept]
+    assert kept == ["original"], ({n: r[schema.DEDUP_KEEP_SCORE] for n, r in rows.items()},
+                                  {n: r[schema.ORIG_BANDWIDTH_HZ] for n, r in rows.items()})
