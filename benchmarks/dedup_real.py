@@ -27,7 +27,10 @@ transformation and its keep-score terms (``keep_score.score_terms``; MOS left ou
 ``mos.coverage=sample`` leaves it out of the keep score) are printed beside the original's, and the
 cluster is classed: ``tie`` (the kept copy scores within TIE of the original: a +-6 dB copy, or an
 11.025 kHz copy of an 8 kHz prompt, holds the same content and only measurement noise or the
-duration/key tie-break decides), ``copy_scored_higher``, or the original never competed
+duration/key tie-break decides), ``same_content`` (a lossless copy whose native band, SNR and
+clipping match the original's: e.g. an 11.025 kHz copy of a 22 kHz original whose content ends
+below 5.5 kHz; no audio measurement can order the two), ``copy_scored_higher``, or the original
+never competed
 (``original_no_segment``: VAD found no speech; ``original_policy``: the policy dropped it).
 ``pristine_kept_share`` counts clusters whose original competed.
 
@@ -78,6 +81,7 @@ GENERATED_VOICES = ("en", "en+f3", "en+m3")
 MIN_S, MAX_S = 1.5, 10.0
 MP3_RATE, MP3_BIT_RATE = 44_100, 64_000
 TIE = 0.02  # keep-score difference of about one 31 Hz bandwidth bin and a little SNR
+SAME_HZ, SAME_SNR, SAME_CLIP = 125.0, 0.025, 0.02  # same_content: native band, SNR (1 dB), clipping terms
 COPIES = ("mp3_64k", "noise20", "rs11k", "narrowband", "gain+6", "gain-6", "byte_copy")
 
 
@@ -187,9 +191,11 @@ def _fates(rows: pa.Table) -> dict[str, list[dict]]:
     terms = score_terms(rows, mos_column=None)  # default mos.coverage=sample: MOS stays out of the keep score
     total = sum(WEIGHTS[n] * v for n, v in terms.items())
     by_file: dict[str, list[dict]] = defaultdict(list)
+    native = rows[schema.ORIG_BANDWIDTH_HZ].to_pylist()
     for i, r in enumerate(rows.select([schema.SOURCE_URI, schema.KEY, schema.REJECT_REASON, schema.REJECT_DETAIL,
                                        schema.DUPLICATE_OF, schema.DEDUP_CLUSTER_ID]).to_pylist()):
-        r["terms"] = {n: round(float(v[i]), 3) for n, v in terms.items()} | {"total": round(float(total[i]), 3)}
+        r["terms"] = {n: round(float(v[i]), 3) for n, v in terms.items()} | {"total": round(float(total[i]), 3),
+                                                                          "native_hz": native[i]}
         by_file[r[schema.SOURCE_URI]].append(r)
     return by_file
 
@@ -232,7 +238,8 @@ def planted_report(truth: dict, by_file: dict[str, list[dict]]) -> dict:
 
 def _outcome(entry: dict, members: dict[str, str], by_file: dict[str, list[dict]]) -> str:
     """pristine | tie (a copy kept with a keep score within TIE of the original's: measurement
-    noise decides) | copy_scored_higher | original_no_segment (VAD) | original_policy | nothing_kept."""
+    noise decides) | same_content (see the module docstring) | copy_scored_higher |
+    original_no_segment (VAD) | original_policy | nothing_kept."""
     if entry["pristine_kept"]:
         return "pristine"
     original = next(p for p, t in members.items() if t == "original")
@@ -243,8 +250,14 @@ def _outcome(entry: dict, members: dict[str, str], by_file: dict[str, list[dict]
         return "original_policy"
     if not entry["kept"]:
         return "nothing_kept"
-    best = {t: max(s["terms"]["total"] for s in by_file[p]) for p, t in members.items() if by_file.get(p)}
-    return "tie" if abs(best[entry["kept"][0]] - best["original"]) <= TIE else "copy_scored_higher"
+    best = {t: max((s["terms"] for s in by_file[p]), key=lambda terms: terms["total"])
+            for p, t in members.items() if by_file.get(p)}
+    kept, first = best[entry["kept"][0]], best["original"]
+    if abs(kept["total"] - first["total"]) <= TIE:
+        return "tie"
+    same = (kept["codec"] == first["codec"] == 1.0 and (kept["native_hz"] or 0) >= (first["native_hz"] or 0) - SAME_HZ
+            and abs(kept["snr"] - first["snr"]) <= SAME_SNR and abs(kept["clipping"] - first["clipping"]) <= SAME_CLIP)
+    return "same_content" if same else "copy_scored_higher"
 
 
 def negative_report(truth: dict, by_file: dict[str, list[dict]]) -> list[dict]:
@@ -273,8 +286,11 @@ def summary(planted: dict, negatives: list[dict]) -> dict:
     out = {"clusters": len(clusters), "clusters_judged": len(judged),
            "pristine_kept_share": sum(c["pristine_kept"] for c in judged) / max(1, len(judged)),
            "pristine_or_tie_share": sum(c["outcome"] in ("pristine", "tie") for c in judged) / max(1, len(judged)),
+           "pristine_or_same_content_share": sum(c["outcome"] in ("pristine", "tie", "same_content") for c in judged)
+           / max(1, len(judged)),
            **{f"outcome_{o}": sum(c["outcome"] == o for c in clusters) for o in
-              ("pristine", "tie", "copy_scored_higher", "original_no_segment", "original_policy", "nothing_kept")},
+              ("pristine", "tie", "same_content", "copy_scored_higher", "original_no_segment", "original_policy",
+               "nothing_kept")},
            "winners_scored_higher": dict(sorted(Counter(c["kept"][0] for c in clusters
                                                         if c["outcome"] == "copy_scored_higher").items())),
            "kept_twice": sum(c["twice"] for c in clusters),
