@@ -100,9 +100,10 @@ def suppress_stationary(audio: np.ndarray) -> np.ndarray:
 
     Speech harmonics move with the voice, so a bin's low percentile is its background; hum lines
     and other steady tones sit in the same bins all along and go. Measured on a generated clip with
-    60 Hz hum at under 10 dB SNR (``benchmarks/rounds.py``, eval seed 3): YIN put 36 of 140 voiced
-    frames on the hum's 120 Hz line (spread 11.8 semitones) and, on the re-synthesis, the median
-    near 62 Hz, 22.7 semitones from the original; after this step the spread is 0.2 semitones.
+    hum at under 10 dB SNR (``benchmarks/rounds.py``, eval seed 3): YIN put 36 of the original's 140
+    voiced frames at 115-119 Hz, on a hum harmonic (spread 11.8 semitones), and the re-synthesis's
+    median 22.7 semitones below the original's (about 62 Hz), which rejected a correct label; after
+    this step the original's spread is 0.2 semitones and the label is accepted.
     Clips under eight frames are returned as they are.
     """
     x = np.asarray(audio, dtype=np.float64)
