@@ -114,8 +114,8 @@ class BandSampler:
         if self._rate is None:
             self._rate, self._length = rate, frame_length(rate)
             self._stride = self._length
-        elif rate != self._rate:  # the resampler refuses a rate change; nothing to measure
-            return
+        elif rate != self._rate:  # only a stream that began at 16 kHz gets here (the resampler
+            return  # refuses other rate changes); the band is measured at the first rate only
         data = np.concatenate([self._tail, mono]) if self._tail.size else mono
         begin = self._seen - self._tail.size  # stream position of data[0]
         first = -(-begin // self._stride) * self._stride
