@@ -92,15 +92,19 @@ class ShardConfig(_Section):
 
 
 class RunnerConfig(_Section):
-    """Where stages run. ``ray`` starts (or joins) Ray; ``local`` runs in this process; ``auto``
-    (default) runs in this process when no ``address`` is set and the job has at most one part.
-    One part is one worker's work, so starting Ray (~10 s) would buy nothing; the outputs are the
-    same bytes either way (``test_clean_e2e``)."""
+    """Where stages run. ``ray`` starts (or joins) Ray; ``local`` runs in this process;
+    ``processes`` runs parts on a pool of worker processes on this machine, without Ray (the fast
+    path for a job that fits one machine: Ray's start and its own processes cost ~12 s on a small
+    box); ``auto`` (default) runs in this process when no ``address`` is set and the job has at
+    most one part, else on Ray. One part is one worker's work, so starting Ray would buy nothing
+    there; the outputs are the same bytes on every runner (``test_clean_e2e``,
+    ``test_process_runner``)."""
 
-    kind: Literal["auto", "ray", "local"] = "auto"
+    kind: Literal["auto", "ray", "local", "processes"] = "auto"
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all")
     address: str | None = Field(None, description="Ray address to join; null starts one in-process")
-    actors: int | None = Field(None, ge=1, description="CPU actor pool size; null = the cluster's CPUs")
+    actors: int | None = Field(None, ge=1, description="CPU actor pool size (worker processes with "
+                                                       "processes); null = the cluster's CPUs")
     actor_cpus: float = Field(1.0, gt=0, description="CPUs each CPU-stage actor reserves")
     actor_memory_bytes: int | None = Field(None, gt=0, description="memory each actor reserves (Ray "
                                                                     "schedules by it); null = none")

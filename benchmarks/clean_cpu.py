@@ -6,7 +6,8 @@ recordings (Debian's asterisk prompts + music on hold) in six codec/rate mixes),
 fresh subprocess, per corpus:
 
 1. ``python -m audiomill clean CORPUS --out OUT --cpus N --json`` (local Ray with N CPUs, default 2),
-   timed from process start to exit, so interpreter start, Ray start and shutdown count;
+   timed from process start to exit, so interpreter start, Ray start and shutdown count; and the
+   same with ``runner.kind=processes`` (N worker processes, no Ray; same output bytes);
 2. ``baselines.py pool``: ``multiprocessing.Pool(2)`` of PyAV decode -> stock silero-vad ONNX
    ``get_speech_timestamps`` -> soundfile FLAC -> one tar (the target is audiomill >= 2x it);
 3. with ``--naive``, the same steps in one process.
@@ -285,6 +286,13 @@ def print_verdicts(rows: dict[str, dict[str, Any]], corpora: list[str]) -> dict[
             print(f"{corpus}: audiomill / Pool(2) x RT: {ratio:.2f} (target >= {TARGET_RATIO}): "
                   f"{_verdict(ratio >= TARGET_RATIO)}; by CPU seconds: "
                   f"{mill['x_realtime_per_cpu_s'] / pool['x_realtime_per_cpu_s']:.2f}")
+        procs = rows.get(f"processes_{corpus}")
+        if procs and pool:
+            verdicts[f"{corpus}_processes_vs_pool"] = procs["x_realtime"] / pool["x_realtime"]
+            print(f"{corpus}: audiomill --runner processes / Pool(2) x RT: "
+                  f"{verdicts[f'{corpus}_processes_vs_pool']:.2f} (target >= {TARGET_RATIO}): "
+                  f"{_verdict(verdicts[f'{corpus}_processes_vs_pool'] >= TARGET_RATIO)}; by CPU seconds: "
+                  f"{procs['x_realtime_per_cpu_s'] / pool['x_realtime_per_cpu_s']:.2f}")
         if mill and naive:
             verdicts[f"{corpus}_audiomill_vs_naive"] = mill["x_realtime"] / naive["x_realtime"]
             print(f"{corpus}: audiomill / naive (1 process) x RT: {verdicts[f'{corpus}_audiomill_vs_naive']:.2f}")
@@ -451,6 +459,10 @@ def main(argv: list[str] | None = None) -> None:
     def mill(name: str):  # noqa: ANN202 - a measuring thunk
         return lambda: run_audiomill(corpora[name]["dir"], work / f"out-{name}", args.cpus, args.sets, logs, args.timeout)
 
+    def processes(name: str):  # noqa: ANN202
+        return lambda: run_audiomill(corpora[name]["dir"], work / f"out-processes-{name}", args.cpus,
+                                     [*args.sets, "runner.kind=processes"], logs, args.timeout)
+
     def base(mode: str, name: str):  # noqa: ANN202
         return lambda: run_baseline(mode, corpora[name]["dir"], work / f"{mode}-{name}.tar", logs, args.timeout)
 
@@ -460,13 +472,14 @@ def main(argv: list[str] | None = None) -> None:
                                                                  args.cpus, [*args.sets, "runner.kind=auto"], logs,
                                                                  args.timeout))]
     for name in timed:
-        plan += [(f"audiomill_{name}", args.repeat, mill(name)), (f"pool_{name}", args.repeat, base("pool", name))]
+        plan += [(f"audiomill_{name}", args.repeat, mill(name)), (f"processes_{name}", args.repeat, processes(name)),
+                 (f"pool_{name}", args.repeat, base("pool", name))]
         if args.naive:
             plan.append((f"naive_{name}", 1, base("naive", name)))
     if "big" in corpora:
         plan.append(("audiomill_big", 1, mill("big")))
     runs = measure_all(plan)
-    cores = {"audiomill": args.cpus, "fastpath": args.cpus, "pool": 2, "naive": 1}
+    cores = {"audiomill": args.cpus, "fastpath": args.cpus, "processes": args.cpus, "pool": 2, "naive": 1}
     rows = {name: summarize(corpora[name.split("_", 1)[1]]["seconds"], run, cores[name.split("_", 1)[0]])
             for name, run in runs.items() if "error" not in run}
     print(f"\nmachine load average at the end: {os.getloadavg()}")

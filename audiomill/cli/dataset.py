@@ -44,7 +44,9 @@ def clean(
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a config value, e.g. --set vad.threshold=0.6 (repeatable).")] = None,
     runner: Annotated[Optional[str], typer.Option(help="auto (default: in process for a job of one part, "
-                                                       "else Ray), ray, or local (in process).")] = None,
+                                                       "else Ray), ray, local (in process), or processes "
+                                                       "(a pool of worker processes, no Ray start: "
+                                                       "the fast path for a job on one machine).")] = None,
     cpus: CpusOption = None,
     gpus: Annotated[Optional[float], typer.Option(help="Run ASR on CUDA with this many GPUs per actor "
                                                        "(0.25 puts 4 actors on a card).")] = None,
@@ -203,7 +205,7 @@ def crawl(
     config: ConfigOption = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a config value, e.g. --set crawl.per_host_rate=0.5 (repeatable).")] = None,
-    runner: Annotated[Optional[str], typer.Option(help="auto (default), ray or local, for the clean job.")] = None,
+    runner: Annotated[Optional[str], typer.Option(help="auto (default), ray, local or processes, for the clean job.")] = None,
     cpus: CpusOption = None,
     allow_any_domain: Annotated[bool, typer.Option(
         "--allow-any-domain", help="Fetch from any public host instead of crawl.allowed_domains.")] = False,
