@@ -4,7 +4,7 @@ Every kind of evidence becomes (kind, band key, segment key) rows: the PCM hash 
 LSH bands of each audio window for ``audio``, those of the transcript signature for ``text``.
 Rows sharing (kind, band key) are candidate pairs; a candidate is verified on the two segments'
 features (equal hashes; window coverage; transcript Jaccard). Every function takes and returns a
-pyarrow table, so the Ray runner maps them over Ray Data (explode -> groupby -> join -> verify)
+pyarrow table, so the Ray runner maps them over Ray Data (explode -> shuffle -> pairs -> join -> verify)
 and the local runner calls them in process; both give the same edges. Edge rows carry both ends'
 duration, keep score and external flag, so clusters are resolved from edges alone.
 """
@@ -89,18 +89,9 @@ def explode(features: pa.Table, opts: MatchOptions) -> pa.Table:
     return pa.concat_tables(tables) if tables else BAND_SCHEMA.empty_table()
 
 
-def bucket_pairs(bucket: pa.Table, max_bucket: int) -> pa.Table:
-    """Candidate pairs among the rows of one (kind, band key) group (Ray's ``map_groups``)."""
-    if bucket.num_rows < 2:
-        return PAIR_SCHEMA.empty_table()
-    kind = bucket[KIND][0].as_py()
-    pairs = lsh.bucket_pairs(bucket[schema.KEY].to_pylist(), max_bucket)
-    return pa.table({KIND: [kind] * len(pairs), KEY_A: [a for a, _ in pairs], KEY_B: [b for _, b in pairs]},
-                    schema=PAIR_SCHEMA)
-
-
 def candidate_pairs(bands: pa.Table, max_bucket: int) -> pa.Table:
-    """All unique candidate pairs from band rows, in process (the local runner's groupby)."""
+    """All unique candidate pairs from band rows, sorted: over the whole table with the local
+    runner, over one shuffle bucket (all rows of its band keys) on Ray."""
     pairs = set()
     for kind in sorted(set(bands[KIND].to_pylist())):
         rows = bands.filter(pc.equal(bands[KIND], kind))
