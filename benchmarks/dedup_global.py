@@ -66,16 +66,13 @@ def child(root: Path, parts: int, use_ray: bool, cpus: int) -> dict:
     from audiomill.config import load_config
     from audiomill.curation.dedup import edges as E
     from audiomill.curation.dedup.cluster import resolve
-    from audiomill.curation.dedup.search import EdgeSearch, read_part_features
+    from audiomill.curation.dedup.search import EdgeSearch
     from audiomill.execution.runners import make_runner
 
     cfg = load_config(inputs=[str(root)], output=str(root), overrides=[f"runner.kind={'ray' if use_ray else 'local'}"])
     uris = [layout.part_file(str(root), pid, layout.FEATURES_FILE) for pid in range(parts)]
     started = time.perf_counter()
-    import pyarrow as pa
-
-    features = pa.concat_tables([read_part_features(u, cfg.dedup.num_perm) for u in uris])
-    search = EdgeSearch(features, uris, [], E.MatchOptions.from_config(cfg.dedup), cfg.dedup.num_perm)
+    search = EdgeSearch(uris, [], E.MatchOptions.from_config(cfg.dedup), cfg.dedup.num_perm)
     runner_cfg = cfg.runner.model_copy(update={"num_cpus": cpus})
     with make_runner(runner_cfg, dedup_min_rows=0) as runner:  # the job's own edge search, either runner
         search_started = time.perf_counter()

@@ -24,7 +24,6 @@ from audiomill.config import RunnerConfig
 from audiomill.curation.dedup.edges import local_edges
 from audiomill.curation.dedup.search import EdgeSearch
 from audiomill.execution.ray_session import RaySettings, ray_session
-from audiomill.formats.tables import read_num_rows
 from audiomill.pipelines.base import Stage
 from audiomill.pipelines.clean import PART_URI, LoadPartStage
 
@@ -193,8 +192,7 @@ class RayRunner(contextlib.AbstractContextManager):
         yield from dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
 
     def find_dedup_edges(self, search: EdgeSearch) -> pa.Table:
-        rows = search.features.num_rows + sum(read_num_rows(u) for u in search.index_uris)
-        if rows < self.dedup_min_rows:
+        if search.rows() < self.dedup_min_rows:
             return local_edges(search.all_features(), search.opts)
         from audiomill.execution.ray_dedup import ray_edges
 

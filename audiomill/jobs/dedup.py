@@ -22,7 +22,7 @@ from audiomill.curation.dedup import edges as E
 from audiomill.curation.dedup import index_store
 from audiomill.curation.dedup.cluster import Decision, resolve
 from audiomill.curation.dedup.search import EdgeSearch, read_part_features
-from audiomill.formats.tables import write_table
+from audiomill.formats.tables import read_table, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +44,28 @@ class DedupDecisions:
 
 
 def decide_duplicates(root: str, cfg: DedupConfig, part_ids: list[int], finder: EdgeFinder) -> DedupDecisions:
-    """Cluster duplicates over all parts of the dataset at ``root``; no file is changed."""
+    """Cluster duplicates over all parts of the dataset at ``root``; no file is changed.
+
+    The driver reads each part's keys, not its signatures (the finder reads those where it runs),
+    and the kept features only when a cross-run index is configured."""
     feature_uris = [layout.part_file(root, pid, layout.FEATURES_FILE) for pid in part_ids]
-    per_part = [read_part_features(uri, cfg.num_perm) for uri in feature_uris]
     index_uris = index_store.other_run_files(cfg.index, root) if cfg.index else []
-    features = pa.concat_tables(per_part) if per_part else read_part_features("", cfg.num_perm)
-    search = EdgeSearch(features, feature_uris, index_uris, E.MatchOptions.from_config(cfg), cfg.num_perm)
+    search = EdgeSearch(feature_uris, index_uris, E.MatchOptions.from_config(cfg), cfg.num_perm)
     edges, nodes = E.edges_from_table(finder.find_dedup_edges(search))
     resolved = resolve(nodes, edges)
     decisions = DedupDecisions()
     kept_tables = []
-    for pid, part in zip(part_ids, per_part):
-        rows = [_public(resolved.get(k) or Decision(k, k, True)) for k in part[schema.KEY].to_pylist()]
+    for pid, uri in zip(part_ids, feature_uris):
+        keys = read_table(uri, columns=[schema.KEY])[schema.KEY].to_pylist() if storage.exists(uri) else []
+        rows = [_public(resolved.get(k) or Decision(k, k, True)) for k in keys]
         decisions.rows += rows
         decisions.dropped[pid] = {d.key: d for d in rows if not d.kept}
-        kept_tables.append(part.filter(pa.array([d.kept for d in rows], pa.bool_())))
-    decisions.kept_features = pa.concat_tables(kept_tables) if kept_tables else features
+        if cfg.index:
+            part = read_part_features(uri, cfg.num_perm)
+            kept_tables.append(part.filter(pa.array([d.kept for d in rows], pa.bool_())))
+    if cfg.index:
+        decisions.kept_features = (pa.concat_tables(kept_tables) if kept_tables
+                                   else read_part_features("", cfg.num_perm))
     decisions.report = _report(decisions.rows, edges, len(index_uris))
     return decisions
 

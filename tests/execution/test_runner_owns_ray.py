@@ -30,7 +30,7 @@ def test_a_fully_resumed_ray_run_dedups_on_the_configured_ray(demo_corpus, tmp_p
             yield ray
 
     def recording_edges(ray, search):
-        searches.append(search.features.num_rows)
+        searches.append(search.rows())
         return real_edges(ray, search)
 
     monkeypatch.setattr(runners, "ray_session", recording_session)
