@@ -1,8 +1,8 @@
-"""Runners map the same stages and global steps onto Ray Data, or run them in this process.
+"""Runners map the same stages and global steps onto Ray Data, a local process pool, or this process.
 
 A runner is a context manager: the Ray runner enters the process's Ray session
 (``execution.ray_session``) when first needed and leaves it on exit, so a job's part stages and
-its global dedup step run on the same Ray instance with the job's ``runner`` settings. Both take
+its global dedup step run on the same Ray instance with the job's ``runner`` settings. All take
 part descriptors (one row per part: ``part_uri``) and yield the writer's stats rows as parts
 finish; nothing but those small rows and verified dedup edges reaches the driver.
 """

@@ -1,9 +1,10 @@
 """The global dedup decision: after every part is written, which segments are duplicates.
 
-Reads each part's ``features.parquet`` once (and the cross-run index, if configured), has the
-runner find verified duplicate edges (exact PCM groups; LSH candidates on audio windows and
-transcripts, verified on their signatures: in process, or as Ray Data operations), and resolves
-clusters. It returns decisions only; ``jobs.finalize`` moves the audio and rewrites the tables.
+Has the runner find verified duplicate edges over each part's ``features.parquet`` and the
+cross-run index, if configured, read where the runner runs (exact PCM groups; LSH candidates on
+audio windows and transcripts, verified on their signatures: in process, or as Ray Data
+operations), and resolves clusters. It returns decisions only; ``jobs.finalize`` moves the audio
+and rewrites the tables.
 """
 
 from __future__ import annotations
