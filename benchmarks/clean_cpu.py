@@ -205,7 +205,19 @@ def run_audiomill(corpus: Path, out: Path, cpus: int, sets: list[str], logs: Pat
     result["manifest"] = {key: manifest.get(key) for key in ("wall_s", "stages", "counts", "hours_in",
                                                               "hours_out", "accounting", "versions")}
     result["rejects"], result["shards"] = _dataset_summary(out)
+    result["compacted"] = _compacted(out)
     return result
+
+
+def _compacted(out: Path) -> dict[str, Any]:
+    """Shard count and sizes after ``audiomill compact`` (default 256 MiB packs), and its wall time."""
+    from audiomill.jobs.compact import compact_dataset
+
+    target = out.with_name(out.name + "-compacted")
+    shutil.rmtree(target, ignore_errors=True)
+    started = time.perf_counter()
+    compact_dataset(str(out), str(target), progress=lambda _: None)
+    return _dataset_summary(target)[1] | {"wall_s": round(time.perf_counter() - started, 2)}
 
 
 def _dataset_summary(out: Path) -> tuple[dict[str, int], dict[str, Any]]:
@@ -319,7 +331,8 @@ def _print_job_detail(runs: dict[str, dict[str, Any]]) -> None:
             print(f"\n{name}: process wall {run['wall_s']:.1f} s (incl. interpreter + Ray start/stop; "
                   f"all tries {run['all_wall_s']}); job wall_s {m['wall_s']:.1f} s; "
                   f"parts {m['counts']['parts']}, segments {m['counts']['segments']}, "
-                  f"hours out {m['hours_out']:.3f}; rejects {run['rejects']}; shards {run['shards']}")
+                  f"hours out {m['hours_out']:.3f}; rejects {run['rejects']}; shards {run['shards']}; "
+                  f"after `audiomill compact` {run['compacted']}")
             for stage, stats in m["stages"].items():
                 if stage != "job":
                     print(f"  {stage:<10} worker_s {stats['worker_s']:>8.2f}   "

@@ -23,7 +23,7 @@ app = typer.Typer(
     help="Turn raw audio into clean, segmented WebDataset shards for audio LLMs.\n\n"
          "Start with `audiomill demo`, then `audiomill clean DIR --out OUT` on your own audio.")
 
-for command in (dataset.clean, dataset.curate, dataset.crawl, dataset.inspect, dataset.dashboard, dataset.demo):
+for command in (dataset.clean, dataset.curate, dataset.compact, dataset.crawl, dataset.inspect, dataset.dashboard, dataset.demo):
     app.command()(command)
 app.command("plan")(ops.plan_command)
 app.command("takedown")(takedown.takedown)

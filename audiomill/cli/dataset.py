@@ -1,4 +1,4 @@
-"""Dataset commands: clean, curate, crawl, inspect, dashboard, demo. Each parses, builds a config,
+"""Dataset commands: clean, curate, compact, crawl, inspect, dashboard, demo. Each parses, builds a config,
 calls a job function in ``audiomill.jobs`` and renders the result; ``cli.app`` registers them."""
 
 from __future__ import annotations
@@ -189,6 +189,43 @@ def curate(
         print_policy_report(manifest["policy"], manifest["policy_report"])
         console.print(f"wrote [bold]{out or dataset}[/bold]: {manifest['counts']['segments']} segments, "
                       f"{manifest['hours_out']:.3f} h kept")
+
+
+def compact(
+    dataset: Annotated[str, typer.Argument(help="A dataset made by `audiomill clean` (dir or s3://).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Write the compacted dataset here (a new or empty "
+                                                          "dir or s3:// prefix; DATASET is never modified).")],
+    target_bytes: Annotated[int, typer.Option(help="A pack closes once it reaches this many bytes.")] = 256 * 1024**2,
+    max_samples: Annotated[int, typer.Option(help="A pack closes at this many segments.")] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the shard counts and sizes as JSON.")] = False,
+) -> None:
+    """Repack a dataset's small shards into shards of about --target-bytes, as a new dataset.
+
+    Shards never span parts (a part is the unit of resume), so corpora of short files or high
+    reject rates end as many small tars. Members are copied byte for byte in index order; the new
+    index points at the packs, held tars are hard-linked, dedup/token/label tables are copied.
+    Keep cleaning or curating DATASET itself and compact again for a new release.
+
+    Example: audiomill compact ./dataset --out ./release --target-bytes 268435456
+    """
+    from audiomill.jobs.compact import CompactError, CompactOptions, compact_dataset
+
+    try:
+        options = CompactOptions(target_bytes=target_bytes, max_samples=max_samples)
+        manifest = compact_dataset(dataset, out, options, progress=err_console.print)
+    except (ValueError, FileNotFoundError) as err:
+        raise usage_error(str(err)) from err
+    except (CompactError, OutputLockedError) as err:
+        raise failure(f"compact failed: {err}") from err
+    sizes = sorted(s.bytes for s in manifest.shards)
+    summary = {"shards_before": manifest.extra["compacted"]["source_shards"], "shards_after": len(sizes),
+               "median_bytes": sizes[len(sizes) // 2] if sizes else 0, "total_bytes": sum(sizes),
+               "segments": manifest.counts.segments}
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        console.print(f"wrote [bold]{out}[/bold]: {summary['shards_before']} shards -> {summary['shards_after']} "
+                      f"(median {summary['median_bytes'] / 1024**2:.1f} MiB), {summary['segments']} segments")
 
 
 def _policy_value(policy: str) -> str:

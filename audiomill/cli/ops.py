@@ -183,7 +183,7 @@ def plan_command(
     console.print(table)
     console.print(f"wall time ~{result['wall_hours']:,.1f} h; kept ratio {result['kept_ratio']:.1%}; "
                   f"storage: raw {result['storage_tb']['raw']:,.1f} TB, shards {result['storage_tb']['shards']:,.1f} TB "
-                  f"in ~{result['shard_count']:,.0f} tars "
+                  f"in ~{result['shard_count']:,.0f} tars (~{result['compacted_shard_count']:,} after `audiomill compact`) "
                   f"(based on {result['based_on']['audio_hours']:.2f} h measured)")
 
 

@@ -8,6 +8,7 @@ runs it is based on. Stages run concurrently (streaming), so the wall time is se
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from audiomill import layout, storage
+from audiomill.config import ShardConfig
 from audiomill.manifest import Manifest
 
 _NOT_STAGES = {"job"}
@@ -102,6 +104,14 @@ def plan(hours: float, manifests: list[Manifest], spec: ClusterSpec) -> dict[str
         "kept_ratio": kept,
         "storage_tb": {"raw": hours * 3600 * bytes_in / seconds_in / 1e12,
                        "shards": hours * 3600 * bytes_out / seconds_in / 1e12},
-        # shards never span parts, so this follows the measured runs' part sizing (issue: compaction)
+        # shards never span parts, so this follows the measured runs' part sizing ...
         "shard_count": hours * 3600 * sum(len(m.shards) for m in manifests) / seconds_in,
+        # ... and `audiomill compact` repacks them into tars of the runs' shard.target_bytes
+        "compacted_shard_count": math.ceil(hours * 3600 * bytes_out / seconds_in / _target_bytes(manifests)),
     }
+
+
+def _target_bytes(manifests: list[Manifest]) -> int:
+    """The measured runs' ``shard.target_bytes`` (the smallest, if they differ)."""
+    default = ShardConfig().target_bytes
+    return min(int((m.config.get("shard") or {}).get("target_bytes", default)) for m in manifests)

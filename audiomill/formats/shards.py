@@ -11,6 +11,8 @@ import hashlib
 import io
 import json
 import math
+import os
+import shutil
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -150,6 +152,29 @@ def write_members(members: Members, keys: list[str], name: str) -> tuple[bytes, 
                 if info.name.endswith(".flac"):
                     offsets[key] = (header + tarfile.BLOCKSIZE, len(data))
     return buffer.getvalue(), offsets
+
+
+def member_bytes(members: list[tuple[tarfile.TarInfo, bytes]]) -> int:
+    """Bytes one key's members take in a tar: a header block each, data padded to whole blocks."""
+    return sum(tarfile.BLOCKSIZE * (1 + -(-len(data) // tarfile.BLOCKSIZE)) for _, data in members)
+
+
+def link_tars(root: str, target: str, names: list[str]) -> None:
+    """Put the tars ``names`` of the dataset at ``root`` into ``target``: hard-linked where both are
+    local (a copy across filesystems), copied otherwise; never re-packed."""
+    for name in names:
+        source, dest = layout.shard_uri(root, name), layout.shard_uri(target, name)
+        local_source, local_dest = storage.local_path(source), storage.local_path(dest)
+        if local_source and local_dest:
+            os.makedirs(os.path.dirname(local_dest), exist_ok=True)
+            if os.path.exists(local_dest):
+                os.remove(local_dest)
+            try:
+                os.link(local_source, local_dest)
+            except OSError:  # another filesystem: copy
+                shutil.copyfile(local_source, local_dest)
+        else:
+            storage.write_bytes(dest, storage.read_bytes(source))
 
 
 def summarize(name: str, data: bytes, keys: list[str], durations: dict[str, float]) -> ShardSummary:

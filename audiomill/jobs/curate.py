@@ -15,8 +15,6 @@ A later ``audiomill clean`` of the same output re-merges its parts with the clea
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import time
 from collections import Counter
 
@@ -28,6 +26,7 @@ from audiomill import layout, schema, storage
 from audiomill.curation.policy import load_policy, policy_source
 from audiomill.curation.policy_tables import evaluate_candidates, policy_rejects, report, split_candidates
 from audiomill.curation.relocate import HELD_PREFIX, KEPT_PREFIX, relocate
+from audiomill.formats.shards import link_tars
 from audiomill.formats.tables import read_table, write_table
 from audiomill.jobs.lock import output_lock
 from audiomill.manifest import Accounting, Manifest, read_manifest
@@ -62,7 +61,7 @@ def _curate(root: str, policy_value: str, out: str | None) -> Manifest:
                                                                      "unix": round(time.time(), 3)}})
     target = out or root
     if target != root:
-        _link_shards(root, target, manifest)
+        link_tars(root, target, [s.name for s in (*manifest.shards, *manifest.held_shards)])
     moves = relocate(target, new_index, _held(new_rejects))
     if target == root:  # the parts' own tables now point at moved audio: a later clean redoes them
         for part_id in sorted(moves.parts):
@@ -118,20 +117,3 @@ def _recount(manifest: Manifest, index: pa.Table, rejects: pa.Table) -> Manifest
     return manifest.replace(
         counts=counts, accounting=accounting, hours_out=float(np.nansum(durations)) / 3600,
         rejects_by_reason=dict(sorted(Counter(rejects[schema.REJECT_REASON].to_pylist()).items())))
-
-
-def _link_shards(root: str, target: str, manifest: Manifest) -> None:
-    """Make ``target`` a complete dataset: hard-link (local) or copy each shard and held shard."""
-    for shard in (*manifest.shards, *manifest.held_shards):
-        source, dest = layout.shard_uri(root, shard.name), layout.shard_uri(target, shard.name)
-        local_source, local_dest = storage.local_path(source), storage.local_path(dest)
-        if local_source and local_dest:
-            os.makedirs(os.path.dirname(local_dest), exist_ok=True)
-            if os.path.exists(local_dest):
-                os.remove(local_dest)
-            try:
-                os.link(local_source, local_dest)
-            except OSError:  # another filesystem: copy
-                shutil.copyfile(local_source, local_dest)
-        else:
-            storage.write_bytes(dest, storage.read_bytes(source))

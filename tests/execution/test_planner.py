@@ -36,6 +36,7 @@ def test_cpu_only_plan_arithmetic():
     assert result["kept_ratio"] == pytest.approx(0.25)
     assert result["storage_tb"]["raw"] == pytest.approx(1000 * 1e9 / 1e12)
     assert result["shard_count"] == pytest.approx(500)  # one shard per 2 h measured
+    assert result["compacted_shard_count"] == 746  # 1000 h x 2e8 B/h in 256 MiB tars, rounded up
 
 
 def test_gpu_stage_counts_gpu_hours_and_can_be_the_bottleneck():
