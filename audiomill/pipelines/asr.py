@@ -62,7 +62,7 @@ class AsrStage(Stage):
         self.resources = asr_resources(cfg)  # per instance: depends on the device config
         self.options = WhisperOptions(beam_size=cfg.beam_size, word_timestamps=cfg.word_timestamps,
                                       batch_size=cfg.batch_size or DEFAULT_BATCH[cfg.device],
-                                      max_new_tokens=cfg.max_new_tokens)
+                                      max_new_tokens=cfg.max_new_tokens, pack_s=cfg.pack_s)
         self.allowed = {code.lower() for code in cfg.languages} if cfg.languages is not None else None
         self.asr: WhisperAsr | None = None
 
