@@ -19,17 +19,19 @@ k-means, Ray Train decoder on 2 CPU workers, registry) on espeak-ng speech, then
 
 Training speech: the first ``--train-sentences`` of ``speech_dataset.SENTENCES`` in ``--voices``
 voices, plus ``--extra-sentences`` sentences of the Python standard library's docstrings
-(``testing/texts.py``) in 3 voices, plus ``--real-train`` real asterisk prompts that are not in
-the real probe; the held-out probe sentences are never among them.
+(``testing/texts.py``) in ``--extra-voices`` voices (default 3), plus ``--real-train`` real asterisk
+prompts that are not in the real probe; the held-out probe sentences (``--held-out`` of
+``SENTENCES`` and the last ``--held-out-extra`` docstring sentences) are never among them.
 
 Usage: PYTHONPATH=benchmarks python benchmarks/tokenizer.py [--train-sentences 20] [--voices 5]
        [--extra-sentences 400] [--codebook 256] [--encoder DIR] [--asr DIR] [--epochs 10] [--real-dir /tmp/tok-real]
-       [--real-prompts 60] [--json out.json]
+       [--real-prompts 60] [--json out.json] [--work DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import tempfile
@@ -40,8 +42,9 @@ import numpy as np
 from audiomill.execution.decoder_training import DecoderTraining
 from audiomill.execution.ray_session import RaySettings
 from audiomill.jobs import tokenizer_io
-from audiomill.jobs.tokenizer import TrainRequest, train_tokenizer
+from audiomill.jobs.tokenizer import TrainRequest, TrainResult, train_tokenizer
 from audiomill.jobs.tokenizer_eval import Clip, EvalRequest, evaluate
+from audiomill.models.registry import ModelRegistry
 from audiomill.models.tokenizer import SemanticTokenizer
 from audiomill.testing.speech_dataset import SENTENCES, VOICES, Utterance, utterances, write_dataset
 from audiomill.testing.texts import docstring_sentences
@@ -120,32 +123,54 @@ def main() -> None:
     parser.add_argument("--codebook", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--delta-weight", type=float, default=DecoderTraining().delta_weight,
+                        help="weight of the decoder's L1 loss on frame differences (0: plain L1)")
     parser.add_argument("--encoder", default="")
     parser.add_argument("--asr", default="")
     parser.add_argument("--extra-sentences", type=int, default=0,
-                        help="more training text: this many stdlib docstring sentences x the first 3 voices")
+                        help="more training text: this many stdlib docstring sentences x --extra-voices voices")
+    parser.add_argument("--extra-voices", type=int, default=3, help="voices for --extra-sentences (of 6)")
+    parser.add_argument("--held-out-extra", type=int, default=0,
+                        help="also probe with the LAST this many docstring sentences (never trained on)")
     parser.add_argument("--real-dir", default="", help="fetch asterisk prompts here for real-speech PNMI")
     parser.add_argument("--real-prompts", type=int, default=60)
     parser.add_argument("--real-train", type=int, default=0,
                         help="add this many OTHER asterisk prompts (real speech, one voice) to the training set")
     parser.add_argument("--json", default="")
+    parser.add_argument("--work", default="", help="keep the dataset and registry here (default: a temp dir)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --work: evaluate the tokenizer already trained there instead of training")
     args = parser.parse_args()
+    if args.reuse and not args.work:
+        parser.error("--reuse needs --work DIR")
     encoder = args.encoder or str(real_whisper_dir("tiny.en"))
     asr = args.asr or str(real_whisper_dir("tiny.en"))
     train_items = utterances(SENTENCES[:args.train_sentences], VOICES[:args.voices])
-    train_items += utterances(docstring_sentences()[:args.extra_sentences], VOICES[:3])
+    train_items += utterances(docstring_sentences()[:args.extra_sentences], VOICES[:args.extra_voices])
     held_out = SENTENCES[args.train_sentences:args.train_sentences + args.held_out]
+    if args.held_out_extra:
+        docstrings = docstring_sentences()
+        if args.extra_sentences + args.held_out_extra > len(docstrings):
+            parser.error(f"--extra-sentences + --held-out-extra must be <= {len(docstrings)} (no overlap)")
+        held_out += docstrings[len(docstrings) - args.held_out_extra:]
     real_probe = asterisk_probe(args.real_dir, args.real_prompts) if args.real_dir else ()
     print(f"real probe: {len(real_probe)} asterisk prompts + alsa clips")
     if args.real_train and args.real_dir:
         train_items += asterisk_train(args.real_dir, args.real_train, {c.name for c in real_probe})
-    with tempfile.TemporaryDirectory(prefix="bench-tokenizer-") as root:
-        dataset = write_dataset(f"{root}/dataset", train_items, part_size=16)
+    scratch = contextlib.nullcontext(args.work) if args.work else tempfile.TemporaryDirectory(prefix="bench-tokenizer-")
+    with scratch as root:
         started = time.perf_counter()
-        result = train_tokenizer(TrainRequest(
-            datasets=(str(dataset),), name="bench", encoder=encoder, codebook_size=args.codebook,
-            training=DecoderTraining(epochs=args.epochs, steps_per_epoch=args.steps), registry=f"{root}/registry",
-            promote="production", ray=RaySettings(num_cpus=2)), print)
+        if args.reuse:  # evaluate the tokenizer an earlier run with the same --work trained
+            result = TrainResult(ref="bench@production", training_data="",
+                                 metrics=ModelRegistry(f"{root}/registry").lookup("bench@production").metrics)
+        else:
+            dataset = write_dataset(f"{root}/dataset", train_items, part_size=16)
+            result = train_tokenizer(TrainRequest(
+                datasets=(str(dataset),), name="bench", encoder=encoder, codebook_size=args.codebook,
+                training=DecoderTraining(epochs=args.epochs, steps_per_epoch=args.steps,
+                                         delta_weight=args.delta_weight), registry=f"{root}/registry",
+                promote="production", work_dir=f"{root}/train" if args.work else "", ray=RaySettings(num_cpus=2)),
+                print)
         train_s = time.perf_counter() - started
         tok = SemanticTokenizer.load("bench@production", f"{root}/registry")
         speed = encode_speed(tok, [u.audio for u in train_items[:40]])

@@ -88,7 +88,8 @@ class _Asr:
         self.model = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=1)
 
     def __call__(self, audio: np.ndarray) -> str:
-        segments, _ = self.model.transcribe(audio, beam_size=1, condition_on_previous_text=False,
+        # temperature 0 without fallback: the fallback samples, so the same audio could score differently
+        segments, _ = self.model.transcribe(audio, beam_size=1, temperature=0.0, condition_on_previous_text=False,
                                             without_timestamps=True)
         return " ".join(s.text.strip() for s in segments)
 
