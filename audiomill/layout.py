@@ -72,6 +72,13 @@ def token_part_uri(root: str, model_id: str, part_id: int) -> str:
 
 def token_marker_uri(root: str, model_id: str, part_id: int) -> str:
     return storage.join(tokens_dir(root, model_id), f"part-{part_id:06d}{DONE_MARKER}")
+
+
+TOKEN_EVAL_FILE = "eval.json"  # tokens/<model>/eval.json: the last `audiomill tokenizer eval` on this dataset
+
+
+def token_eval_uri(root: str, model_id: str) -> str:
+    return storage.join(tokens_dir(root, model_id), TOKEN_EVAL_FILE)
 LABELS_DIR = "labels"  # self-labeling rounds: labels/round-NNN/*.parquet keyed by segment key
 SEED_DIR = "seed"  # labels/seed/: features + known answers of the seed and held-out sets
 

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from audiomill import storage
 from audiomill.audio import DecodeRejected
 from audiomill.cli.console import console, err_console, failure, usage_error
 
@@ -164,12 +165,13 @@ def evaluate_command(
     """Report bit rate, code use, PNMI vs an MFCC baseline, re-synthesis WER and speed.
 
     PNMI is measured on espeak-ng speech (phones from the synthesiser) and, as real_pnmi, on the
-    real clips with text (alsa's names; phones placed by synthesis + DTW).
+    real clips with text (alsa's names; phones placed by synthesis + DTW). With DATASET the report
+    is also saved as DATASET/tokens/MODEL/eval.json (the dashboard's Tokens page shows it).
 
     Example: audiomill tokenizer eval speech-tokens@production out/ --json
     """
     from audiomill.jobs import tokenizer_io
-    from audiomill.jobs.tokenizer_eval import EvalRequest, evaluate
+    from audiomill.jobs.tokenizer_eval import EvalRequest, evaluate, save_report
 
     try:
         real = tuple(tokenizer_io.read_clip(str(p)) for p in real_wav or ()) + (tokenizer_io.alsa_clips() if alsa else ())
@@ -183,6 +185,8 @@ def evaluate_command(
                           lambda m: err_console.print(f"[dim]{m}[/dim]"))
     except (FileNotFoundError, ValueError, DecodeRejected) as err:
         raise usage_error(str(err)) from err
+    if dataset:
+        err_console.print(f"[dim]report saved to {storage.redact(save_report(dataset, report))}[/dim]")
     if as_json:
         console.print_json(json.dumps(report.to_json()))
         return

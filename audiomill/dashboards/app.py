@@ -38,6 +38,7 @@ def main(argv: list[str]) -> None:
         st.Page(lambda: views.rejects_page(ctx), title="Rejects", url_path="rejects"),
         st.Page(lambda: views.shards_page(ctx), title="Shards", url_path="shards"),
         st.Page(lambda: listen.listen_page(ctx), title="Listen", url_path="listen"),
+        st.Page(lambda: views.tokens_page(ctx), title="Tokens", url_path="tokens"),
         st.Page(lambda: views.rounds_page(ctx), title="Rounds", url_path="rounds"),
         st.Page(lambda: views.licensing_page(ctx), title="Licensing", url_path="licensing"),
         st.Page(lambda: views.compare_page(ctx), title="Compare", url_path="compare"),

@@ -237,6 +237,20 @@ def redact_tree(value: Any) -> Any:
     return storage.redact(value) if isinstance(value, str) else value
 
 
+def token_set_files(ds: Dataset) -> dict[str, list[str]]:
+    """``tokens/MODEL/part-*.parquet`` files under the dataset root, by model id."""
+    tokens = storage.join(ds.root, layout.TOKENS_DIR)
+    if not storage.exists(tokens):
+        return {}
+    sets: dict[str, list[str]] = {}
+    prefix = tokens.rstrip("/") + "/"
+    for info in storage.list_files(tokens):
+        parts = (info.uri[len(prefix):] if info.uri.startswith(prefix) else "").split("/")
+        if len(parts) == 2 and parts[1].startswith("part-") and parts[1].endswith(".parquet"):
+            sets.setdefault(parts[0], []).append(info.uri)
+    return {model: sorted(uris) for model, uris in sorted(sets.items())}
+
+
 def label_round_files(ds: Dataset) -> dict[str, list[str]]:
     """``labels/round-NNN/*.parquet`` files under the dataset root, by round name."""
     labels = storage.join(ds.root, LABELS_DIR)

@@ -8,13 +8,15 @@ the tables and hours in the results (``*_hours``).
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-from audiomill import schema, storage
-from audiomill.dashboards.data import Dataset, Rule, duration_expr, label_round_files, metric_columns
+from audiomill import layout, schema, storage
+from audiomill.dashboards.data import (Dataset, Rule, duration_expr, label_round_files, metric_columns,
+                                       token_set_files)
 
 HISTOGRAM_BINS = 40
 OUTLIER_Z = 3.5  # robust z-score (median/MAD) above which a shard's mean metric is an outlier
@@ -314,6 +316,51 @@ def label_rounds(ds: Dataset) -> pl.DataFrame:
             row["labeled_share"] = row["keys"] / kept if kept else None
         rows.append(row)
     return pl.DataFrame(rows, infer_schema_length=None)
+
+
+EVAL_COLUMNS = {  # eval.json section -> fields shown per token set (``tokenizer eval`` names)
+    "rate": ("bitrate_bps", "compression_vs_mp3_128k"),
+    "usage": ("code_use", "perplexity", "lzma_bps"),
+    "units": ("pnmi", "mfcc_pnmi", "real_pnmi", "real_mfcc_pnmi"),
+    "speed": ("encode_x_realtime", "decode_x_realtime"),
+}
+
+
+def token_sets(ds: Dataset) -> pl.DataFrame:
+    """Per ``tokens/MODEL``: parts, rows, tokenized and skipped segments, their share of the kept
+    segments, token count and hours, skip reasons, and the saved ``tokenizer eval`` numbers."""
+    sets = token_set_files(ds)
+    if not sets:
+        return pl.DataFrame()
+    kept = ds.index().select(pl.len()).collect().item()
+    rows = []
+    for model, uris in sets.items():
+        frame = pl.concat([_scan(u).select(schema.KEY, schema.TOK_NUM_TOKENS, schema.TOK_FPS, schema.TOK_SKIP_REASON)
+                           for u in uris])
+        counts = frame.select(
+            pl.len().alias("segments"), pl.col(schema.TOK_SKIP_REASON).is_null().sum().alias("tokenized"),
+            pl.col(schema.TOK_NUM_TOKENS).sum().alias("tokens"),
+            (pl.col(schema.TOK_NUM_TOKENS) / pl.col(schema.TOK_FPS)).sum().alias("token_seconds")).collect()
+        row = {"model": model, "parts": len(uris)} | counts.row(0, named=True)
+        row["skipped"] = row["segments"] - row["tokenized"]
+        row["kept_share"] = row["tokenized"] / kept if kept else None
+        row["token_hours"] = (row.pop("token_seconds") or 0.0) / 3600
+        reasons = frame.drop_nulls(schema.TOK_SKIP_REASON).group_by(schema.TOK_SKIP_REASON).len().collect()
+        row["skip_reasons"] = ", ".join(f"{r} {n}" for r, n in sorted(reasons.iter_rows())) or None
+        report = token_eval(ds, model)
+        for section, names in EVAL_COLUMNS.items():
+            row |= {name: (report.get(section) or {}).get(name) for name in names}
+        generated = (report.get("resynthesis") or {}).get("generated") or {}
+        row["wer_original"], row["wer_resynth"] = generated.get("wer_original"), generated.get("wer_resynth")
+        row["wer_ratio"] = row["wer_resynth"] / row["wer_original"] if row["wer_original"] else None
+        rows.append(row)
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def token_eval(ds: Dataset, model: str) -> dict[str, Any]:
+    """The ``tokenizer eval`` report saved for ``model`` on this dataset, or {} when none was."""
+    uri = layout.token_eval_uri(ds.root, model)
+    return json.loads(storage.read_text(uri)) if storage.exists(uri) else {}
 
 
 def _scan(uri: str) -> pl.LazyFrame:

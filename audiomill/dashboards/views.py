@@ -1,4 +1,5 @@
-"""Dashboard pages: Overview, Quality, Rejects, Shards, Rounds, Licensing, Compare (Listen is in ``listen``).
+"""Dashboard pages: Overview, Quality, Rejects, Shards, Tokens, Rounds, Licensing, Compare (Listen is in
+``listen``).
 
 Pages only lay out what ``queries`` computes; every query goes through ``query``, which caches the
 result per (dataset root, manifest hash, arguments), so reopening a page or changing an unrelated
@@ -15,7 +16,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from audiomill import schema
+from audiomill import layout, schema
 from audiomill.dashboards import data, queries
 from audiomill.dashboards.data import Dataset, Rule
 
@@ -268,6 +269,48 @@ def _styled_outliers(table: pl.DataFrame) -> Any:
                 for col in row.index]
 
     return frame.style.apply(highlight, axis=1).format(precision=4)
+
+
+# -- Tokens ----------------------------------------------------------------------------------------
+
+def tokens_page(ctx: Context) -> None:
+    """Token sidecars (``tokens/MODEL``): coverage, skips and the saved ``tokenizer eval`` report."""
+    ds = ctx.ds
+    st.title("Tokens")
+    sets = query(ds, "token_sets")
+    if sets.is_empty():
+        st.info(f"No `{layout.TOKENS_DIR}/MODEL/` token tables in this dataset yet. Run `audiomill tokenize "
+                "DATASET --tokenizer NAME@production`, then `audiomill tokenizer eval NAME@production DATASET` "
+                "to see bit rate, unit quality and re-synthesis WER here.")
+        return
+    cols = st.columns(4)
+    cols[0].metric("token sets", fmt_count(sets.height))
+    cols[1].metric("tokenized segments", fmt_count(int(sets["tokenized"].sum())))
+    cols[2].metric("skipped segments", fmt_count(int(sets["skipped"].sum())))
+    cols[3].metric("token hours", fmt_hours(float(sets["token_hours"].sum())))
+    st.dataframe(sets, hide_index=True)
+    model = st.selectbox("token set", sets["model"].to_list(), key="tokens_model")
+    report = query(ds, "token_eval", model)
+    if not report:
+        st.caption(f"No evaluation saved for {model}: `audiomill tokenizer eval {model} DATASET` saves one.")
+        return
+    st.subheader(f"Evaluation of {model}")
+    left, right = st.columns(2)
+    with left:
+        st.dataframe(pl.DataFrame([{"section": section, "metric": name, "value": float(value)}
+                                   for section in ("rate", "usage", "units", "speed")
+                                   for name, value in (report.get(section) or {}).items()
+                                   if isinstance(value, (int, float))]), hide_index=True)
+    with right:
+        resynthesis = report.get("resynthesis") or {}
+        if resynthesis:
+            st.dataframe(pl.DataFrame([{"set": label} | values for label, values in resynthesis.items()]),
+                         hide_index=True)
+        clips = report.get("clips") or []
+        if clips:
+            st.dataframe(pl.DataFrame(clips).select("set", "name", "wer_original", "wer_vocoder", "wer_resynth",
+                                                    "resynth_text"), hide_index=True,
+                         height=table_height(min(len(clips), 12)))
 
 
 # -- Rounds ----------------------------------------------------------------------------------------

@@ -62,8 +62,7 @@ def compact_dataset(root: str, out: str, options: CompactOptions = CompactOption
         raise CompactError("compact writes a new dataset: --out must not be the dataset itself")
     manifest = read_manifest(root)
     with output_lock(out):
-        if storage.exists(storage.join(out, layout.MANIFEST_FILE)) or storage.exists(layout.shards_dir(out)):
-            raise CompactError(f"{storage.redact(out)} already holds a dataset; choose an empty --out")
+        _check_target(out)
         index = read_table(storage.join(root, layout.INDEX_FILE))
         started = time.perf_counter()
         locations: dict[str, tuple[str, int, int]] = {}
@@ -89,6 +88,21 @@ def compact_dataset(root: str, out: str, options: CompactOptions = CompactOption
                                      extra={**manifest.extra, "compacted": record})
         storage.write_text(storage.join(out, layout.MANIFEST_FILE), compacted.to_json())
     return compacted
+
+
+def _check_target(out: str) -> None:
+    """Refuse a dataset or foreign shards in ``out``; clear the packs of an interrupted compact (its
+    manifest, written last, is missing) so the rerun writes them again."""
+    if storage.exists(storage.join(out, layout.MANIFEST_FILE)):
+        raise CompactError(f"{storage.redact(out)} already holds a dataset; choose an empty --out")
+    if not storage.exists(layout.shards_dir(out)):
+        return
+    files = list(storage.list_files(layout.shards_dir(out)))
+    foreign = [f.uri for f in files if not f.uri.rsplit("/", 1)[-1].startswith(PACK_PREFIX)]
+    if foreign:
+        raise CompactError(f"{storage.redact(out)}/shards holds other tars ({len(foreign)}); choose an empty --out")
+    for info in files:
+        storage.delete(info.uri)
 
 
 def _packs(root: str, index: pa.Table, options: CompactOptions) -> Iterator[tuple[str, list[str], Members]]:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from audiomill import layout, storage
 from audiomill.models.tokenizer import SemanticTokenizer
 from audiomill.models.tokenizer.baseline import fit_mfcc_units, mfcc_frames
 from audiomill.models.tokenizer.espeak_align import AlignedSpeech, synthesize
@@ -131,6 +133,14 @@ def evaluate(req: EvalRequest, progress: Callable[[str], None] = logger.info) ->
     if decode_time:
         report.speed["decode_x_realtime"] = decode_seconds / decode_time
     return report
+
+
+def save_report(dataset: str, report: EvalReport) -> str:
+    """Write ``report`` beside the dataset's token tables of its model (the dashboard's Tokens page
+    reads it); returns the URI."""
+    uri = layout.token_eval_uri(dataset, report.model_id)
+    storage.write_text(uri, json.dumps(report.to_json() | {"created_unix": round(time.time(), 3)}, indent=2))
+    return uri
 
 
 def _aligned(clips: tuple[Clip, ...]) -> list[AlignedSpeech]:

@@ -84,4 +84,37 @@ def curated_dataset(clean_dataset: Path, tmp_path_factory: pytest.TempPathFactor
         directory.mkdir(parents=True)
         pl.DataFrame({"key": labeled, "agreement": rng.uniform(0.5, 1.0, len(labeled)),
                       "accepted": [i % 3 != 0 for i in range(len(labeled))]}).write_parquet(directory / "labels.parquet")
+    _token_set(out, keys)
     return out
+
+
+TOKEN_MODEL = "speech-tokens@2"
+TOKEN_EVAL = {"model_id": TOKEN_MODEL, "rate": {"bitrate_bps": 250.0}, "usage": {"code_use": 0.97},
+              "units": {"pnmi": 0.71, "mfcc_pnmi": 0.3}, "speed": {"encode_x_realtime": 210.0},
+              "resynthesis": {"generated": {"wer_original": 0.4, "wer_vocoder": 0.45, "wer_resynth": 0.7,
+                                            "speaker_similarity": 0.8}},
+              "clips": [{"set": "generated", "name": "en-us:a", "wer_original": 0.4, "wer_vocoder": 0.45,
+                         "wer_resynth": 0.7, "resynth_text": "a sentence"}]}
+
+
+def _token_set(out: Path, keys: list[str]) -> None:
+    """tokens/speech-tokens@2: every kept segment but each 5th (skipped ``too_short``), + eval.json."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from audiomill import schema
+
+    skipped = [i % 5 == 0 for i in range(len(keys))]
+    table = pa.Table.from_pydict({
+        schema.KEY: keys,
+        schema.TOK_TOKENS: [None if s else list(range(10 + i % 7)) for i, s in enumerate(skipped)],
+        schema.TOK_NUM_TOKENS: [None if s else 10 + i % 7 for i, s in enumerate(skipped)],
+        schema.TOK_FPS: [25.0] * len(keys), schema.TOK_MODEL: [TOKEN_MODEL] * len(keys),
+        schema.TOK_SKIP_REASON: ["too_short" if s else None for s in skipped],
+        schema.TOK_SKIP_DETAIL: ["under 0.5 s" if s else None for s in skipped]}, schema=schema.TOKEN_TABLE_SCHEMA)
+    directory = out / "tokens" / TOKEN_MODEL
+    directory.mkdir(parents=True)
+    pq.write_table(table, directory / "part-000000.parquet")
+    (directory / "eval.json").write_text(json.dumps(TOKEN_EVAL))

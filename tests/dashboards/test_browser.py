@@ -19,6 +19,8 @@ from audiomill import layout, schema
 from audiomill.dashboards import data, launch, queries
 from audiomill.dashboards.views import fmt_count, fmt_hours
 
+TOKEN_MODEL = "speech-tokens@2"  # curated_dataset's token set (conftest)
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
@@ -184,6 +186,8 @@ def test_every_page_renders_its_numbers(page, apps, clean_dataset, curated_datas
     _shot(page, "quality")
     _open(page, f"{apps['plain']}/rounds")
     assert page.get_by_text("labels in this dataset yet").is_visible()
+    _open(page, f"{apps['plain']}/tokens")
+    assert page.get_by_text("token tables in this dataset yet").is_visible()
     _open(page, f"{apps['plain']}/licensing")
     unlicensed = index.filter(pl.col(schema.PROV_LICENSE).is_null()).height
     assert _metric(page, "segments without license") == fmt_count(unlicensed)
@@ -206,6 +210,12 @@ def test_quality_draws_policy_thresholds_for_discovered_metrics(page, apps, cura
     charts.nth(len(_plotted(ds)) - 1).wait_for(state="attached")
     assert charts.count() == len(_plotted(ds))
     _shot(page, "quality_policy")
+    _open(page, f"{apps['curated']}/tokens")
+    tokens = pl.read_parquet(curated_dataset / "tokens" / TOKEN_MODEL / "part-000000.parquet")
+    assert _metric(page, "token sets") == fmt_count(1)
+    assert _metric(page, "skipped segments") == fmt_count(tokens[schema.TOK_SKIP_REASON].is_not_null().sum())
+    assert page.get_by_text(f"Evaluation of {TOKEN_MODEL}").is_visible()
+    _shot(page, "tokens")
     _open(page, f"{apps['curated']}/rounds")
     assert page.locator('[data-testid="stDataFrame"]').count() == 1
     assert page.get_by_text("No round has verified clips yet.").is_visible()

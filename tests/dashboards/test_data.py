@@ -20,6 +20,7 @@ from audiomill.data import ranged_read
 from audiomill.dashboards.data import Rule
 
 POLICY_REJECTED = 3  # curated_dataset (conftest) moves the 3 lowest-SNR kept segments to rejects
+TOKEN_MODEL = "speech-tokens@2"  # curated_dataset's token set (conftest)
 
 
 @pytest.fixture(scope="module")
@@ -244,10 +245,28 @@ def test_label_rounds_and_dedup_summary(curated, curated_dataset):
     assert dedup["segments"].sum() == index.height
 
 
+def test_token_sets_count_tokenized_and_skipped_segments_and_read_the_saved_eval(curated, curated_dataset):
+    tokens = pq.read_table(curated_dataset / "tokens" / TOKEN_MODEL / "part-000000.parquet")
+    skipped = tokens.filter(pc.is_valid(tokens[schema.TOK_SKIP_REASON])).num_rows
+    sets = queries.token_sets(curated)
+    assert sets["model"].to_list() == [TOKEN_MODEL]
+    row = sets.row(0, named=True)
+    assert (row["segments"], row["skipped"], row["tokenized"]) == (tokens.num_rows, skipped, tokens.num_rows - skipped)
+    assert row["tokens"] == pc.sum(tokens[schema.TOK_NUM_TOKENS]).as_py()
+    assert row["token_hours"] == pytest.approx(row["tokens"] / 25.0 / 3600)
+    assert row["kept_share"] == pytest.approx(row["tokenized"] / _index(curated_dataset).num_rows)
+    assert row["skip_reasons"] == f"too_short {skipped}"
+    assert (row["bitrate_bps"], row["pnmi"], row["wer_ratio"]) == (250.0, 0.71, pytest.approx(0.7 / 0.4))
+    saved = json.loads((curated_dataset / "tokens" / TOKEN_MODEL / "eval.json").read_text())
+    assert queries.token_eval(curated, TOKEN_MODEL) == saved
+    assert queries.token_eval(curated, "other@1") == {}
+
+
 def test_missing_dataset_and_no_labels(tmp_path, ds):
     with pytest.raises(FileNotFoundError, match="not a finished dataset"):
         data.open_dataset(str(tmp_path))
     assert queries.label_rounds(ds).is_empty()
+    assert queries.token_sets(ds).is_empty()
     _write_dataset(tmp_path / "bare", pl.DataFrame({schema.KEY: ["a"], schema.SHARD: ["shard-0.tar"],
                                                     schema.SOURCE_ID: ["s"], schema.AUDIO_DURATION_S: [1.0]}))
     assert queries.dedup_summary(data.open_dataset(str(tmp_path / "bare"))) is None

@@ -76,12 +76,15 @@ def test_manifest_rejects_held_and_sidecars_stay_valid(release):
     assert not (out / layout.PARTS_DIR).exists()
 
 
-def test_compacting_twice_gives_the_same_bytes(release, tmp_path):
+def test_compacting_twice_gives_the_same_bytes_and_a_rerun_finishes_an_interrupted_one(release, tmp_path):
     root, out, target = release
     again = tmp_path / "again"
+    (again / layout.SHARDS_DIR).mkdir(parents=True)  # an interrupted compact: a pack, no manifest
+    (again / layout.SHARDS_DIR / "shard-pack-000007.tar").write_bytes(b"partial")
     compact_dataset(str(root), str(again), CompactOptions(target_bytes=target))
     for name in (layout.INDEX_FILE, *(f"{layout.SHARDS_DIR}/{p.name}" for p in (out / layout.SHARDS_DIR).iterdir())):
         assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    assert not (again / layout.SHARDS_DIR / "shard-pack-000007.tar").exists()
 
 
 def test_max_samples_closes_a_pack(demo_dataset, tmp_path):
@@ -114,6 +117,11 @@ def test_refuses_to_write_over_a_dataset_or_into_itself(demo_dataset, release, t
         compact_dataset(str(root), str(root))
     with pytest.raises(CompactError, match="already holds a dataset"):
         compact_dataset(str(root), str(out))
+    foreign = tmp_path / "foreign"
+    (foreign / layout.SHARDS_DIR).mkdir(parents=True)
+    (foreign / layout.SHARDS_DIR / "shard-000000-000.tar").write_bytes(b"someone else's")
+    with pytest.raises(CompactError, match="holds other tars"):
+        compact_dataset(str(root), str(foreign))
     result = subprocess.run([sys.executable, "-m", "audiomill", "compact", str(tmp_path), "--out", str(tmp_path / "x")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "manifest" in result.stderr

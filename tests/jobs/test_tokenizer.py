@@ -188,6 +188,8 @@ def test_cli_decodes_a_segment_and_reports_eval_json(trained, tmp_path):
     # Griffin-Lim on the true mel stays intelligible: the vocoder is not what limits re-synthesis
     assert data["resynthesis"]["generated"]["wer_vocoder"] <= data["resynthesis"]["generated"]["wer_original"] + 0.5
     assert data["speed"]["encode_x_realtime"] > 0
+    saved = json.loads((trained.dataset / "tokens" / f"{NAME}@1" / "eval.json").read_text())
+    assert {k: saved[k] for k in data} == data  # the dashboard's Tokens page reads this copy
 
 
 def test_eval_scores_units_on_real_recordings_with_text(trained):
