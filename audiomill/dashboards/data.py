@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,28 +240,25 @@ def redact_tree(value: Any) -> Any:
 
 def token_set_files(ds: Dataset) -> dict[str, list[str]]:
     """``tokens/MODEL/part-*.parquet`` files under the dataset root, by model id."""
-    tokens = storage.join(ds.root, layout.TOKENS_DIR)
-    if not storage.exists(tokens):
-        return {}
-    sets: dict[str, list[str]] = {}
-    prefix = tokens.rstrip("/") + "/"
-    for info in storage.list_files(tokens):
-        parts = (info.uri[len(prefix):] if info.uri.startswith(prefix) else "").split("/")
-        if len(parts) == 2 and parts[1].startswith("part-") and parts[1].endswith(".parquet"):
-            sets.setdefault(parts[0], []).append(info.uri)
-    return {model: sorted(uris) for model, uris in sorted(sets.items())}
+    return _files_by_child(ds, layout.TOKENS_DIR,
+                           lambda child, name: name.startswith("part-") and name.endswith(".parquet"))
 
 
 def label_round_files(ds: Dataset) -> dict[str, list[str]]:
     """``labels/round-NNN/*.parquet`` files under the dataset root, by round name."""
-    labels = storage.join(ds.root, LABELS_DIR)
-    if not storage.exists(labels):
+    return _files_by_child(ds, LABELS_DIR,
+                           lambda child, name: bool(ROUND_DIR.match(child)) and name.endswith(".parquet"))
+
+
+def _files_by_child(ds: Dataset, directory: str, accept: Callable[[str, str], bool]) -> dict[str, list[str]]:
+    """Files ``directory/CHILD/NAME`` under the dataset root that ``accept(CHILD, NAME)``, by child."""
+    top = storage.join(ds.root, directory)
+    if not storage.exists(top):
         return {}
-    rounds: dict[str, list[str]] = {}
-    prefix = labels.rstrip("/") + "/"
-    for info in storage.list_files(labels):
-        relative = info.uri[len(prefix):] if info.uri.startswith(prefix) else ""
-        parts = relative.split("/")
-        if len(parts) == 2 and ROUND_DIR.match(parts[0]) and parts[1].endswith(".parquet"):
-            rounds.setdefault(parts[0], []).append(info.uri)
-    return dict(sorted(rounds.items()))
+    found: dict[str, list[str]] = {}
+    prefix = top.rstrip("/") + "/"
+    for info in storage.list_files(top):
+        parts = (info.uri[len(prefix):] if info.uri.startswith(prefix) else "").split("/")
+        if len(parts) == 2 and accept(*parts):
+            found.setdefault(parts[0], []).append(info.uri)
+    return {child: sorted(uris) for child, uris in sorted(found.items())}
