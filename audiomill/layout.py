@@ -79,6 +79,8 @@ TOKEN_EVAL_FILE = "eval.json"  # tokens/<model>/eval.json: the last `audiomill t
 
 def token_eval_uri(root: str, model_id: str) -> str:
     return storage.join(tokens_dir(root, model_id), TOKEN_EVAL_FILE)
+
+
 LABELS_DIR = "labels"  # self-labeling rounds: labels/round-NNN/*.parquet keyed by segment key
 SEED_DIR = "seed"  # labels/seed/: features + known answers of the seed and held-out sets
 

@@ -335,18 +335,20 @@ def token_sets(ds: Dataset) -> pl.DataFrame:
     kept = ds.index().select(pl.len()).collect().item()
     rows = []
     for model, uris in sets.items():
-        frame = pl.concat([_scan(u).select(schema.KEY, schema.TOK_NUM_TOKENS, schema.TOK_FPS, schema.TOK_SKIP_REASON)
+        frame = pl.concat([_scan(u).select(schema.TOK_NUM_TOKENS, schema.TOK_FPS, schema.TOK_SKIP_REASON)
                            for u in uris])
-        counts = frame.select(
-            pl.len().alias("segments"), pl.col(schema.TOK_SKIP_REASON).is_null().sum().alias("tokenized"),
-            pl.col(schema.TOK_NUM_TOKENS).sum().alias("tokens"),
-            (pl.col(schema.TOK_NUM_TOKENS) / pl.col(schema.TOK_FPS)).sum().alias("token_seconds")).collect()
-        row = {"model": model, "parts": len(uris)} | counts.row(0, named=True)
-        row["skipped"] = row["segments"] - row["tokenized"]
+        by_reason = frame.group_by(schema.TOK_SKIP_REASON).agg(  # one scan: null reason = tokenized
+            pl.len().alias("segments"), pl.col(schema.TOK_NUM_TOKENS).sum().alias("tokens"),
+            (pl.col(schema.TOK_NUM_TOKENS) / pl.col(schema.TOK_FPS)).sum().alias("seconds")).collect()
+        skips = sorted((r, n) for r, n in by_reason.select(schema.TOK_SKIP_REASON, "segments").iter_rows()
+                       if r is not None)
+        row = {"model": model, "parts": len(uris), "segments": int(by_reason["segments"].sum())}
+        row["skipped"] = sum(n for _, n in skips)
+        row["tokenized"] = row["segments"] - row["skipped"]
+        row["tokens"] = int(by_reason["tokens"].sum())
         row["kept_share"] = row["tokenized"] / kept if kept else None
-        row["token_hours"] = (row.pop("token_seconds") or 0.0) / 3600
-        reasons = frame.drop_nulls(schema.TOK_SKIP_REASON).group_by(schema.TOK_SKIP_REASON).len().collect()
-        row["skip_reasons"] = ", ".join(f"{r} {n}" for r, n in sorted(reasons.iter_rows())) or None
+        row["token_hours"] = float(by_reason["seconds"].sum()) / 3600
+        row["skip_reasons"] = ", ".join(f"{r} {n}" for r, n in skips) or None
         report = token_eval(ds, model)
         for section, names in EVAL_COLUMNS.items():
             row |= {name: (report.get(section) or {}).get(name) for name in names}

@@ -32,7 +32,7 @@ from audiomill.manifest import Manifest, ShardSummary, read_manifest
 logger = logging.getLogger(__name__)
 
 PACK_PREFIX = "shard-pack-"
-SIDECARS = (layout.DEDUP_FILE, "tokens", "labels")  # keyed by segment key: valid after a repack
+SIDECARS = (layout.DEDUP_FILE, layout.TOKENS_DIR, layout.LABELS_DIR)  # keyed by segment key: valid after a repack
 
 
 class CompactError(RuntimeError):
@@ -76,9 +76,7 @@ def compact_dataset(root: str, out: str, options: CompactOptions = CompactOption
             progress(f"{name}: {len(keys)} segments, {len(data) / 1024**2:.1f} MiB")
         write_table(storage.join(out, layout.INDEX_FILE), with_locations(index, locations))
         link_tars(root, out, [s.name for s in manifest.held_shards])
-        storage.write_bytes(storage.join(out, layout.REJECTS_FILE),
-                            storage.read_bytes(storage.join(root, layout.REJECTS_FILE)))
-        for name in SIDECARS:
+        for name in (layout.REJECTS_FILE, *SIDECARS):
             _copy_tree(storage.join(root, name), storage.join(out, name))
         record = {"from": storage.redact(root), "source_shards": len(manifest.shards),
                   "target_bytes": options.target_bytes, "max_samples": options.max_samples,
@@ -125,7 +123,7 @@ def _packs(root: str, index: pa.Table, options: CompactOptions) -> Iterator[tupl
 
 
 def _copy_tree(source: str, target: str) -> None:
-    """Copy a file or every file under a directory (small tables: dedup, tokens, labels)."""
+    """Copy a file or every file under a directory (small tables: rejects, dedup, tokens, labels)."""
     if not storage.exists(source):
         return
     prefix = source.rstrip("/")
