@@ -60,6 +60,22 @@ class TrainSettings(_Section):
     seed: int = 0
 
 
+class GeneratorSettings(_Section):
+    """The trainable generation model (text + profile -> semantic tokens), trained each round
+    through Ray Train on the seed set + accepted labels; only when a ``tokenizer`` is set."""
+
+    enabled: bool = True
+    model: str = Field("generation-tokens", description="registry name of the token generator")
+    num_workers: int = Field(2, ge=1)
+    use_gpu: bool = False
+    steps: int = Field(400, ge=1, description="optimiser steps per worker")
+    batch_size: int = Field(32, ge=1)
+    hidden: int = Field(128, ge=8)
+    learning_rate: float = Field(2e-3, gt=0)
+    warmup_steps: int = Field(40, ge=0, description="steps aligned evenly before the model aligns itself")
+    seed: int = 0
+
+
 class RoundConfig(_Section):
     """One ``audiomill round run``."""
 
@@ -83,3 +99,4 @@ class RoundConfig(_Section):
     batch_size: int = Field(8, ge=1)
     thresholds: VerifyThresholds = VerifyThresholds()
     train: TrainSettings = TrainSettings()
+    generator: GeneratorSettings = GeneratorSettings()

@@ -77,3 +77,20 @@ def round_numbers(dataset: str) -> list[int]:
             if part.startswith("round-") and part[6:].isdigit():
                 found.add(int(part[6:]))
     return sorted(found)
+
+
+def accepted_so_far(dataset: str, number: int, columns: list[str]) -> list[pa.Table]:
+    """``columns`` of the labels accepted by round ``number`` and every earlier round, newest
+    first; a clip accepted again later appears only in its newest round's table."""
+    seen: set[str] = set()
+    out = []
+    for earlier in range(number, 0, -1):
+        uri = RoundStore(dataset, earlier).uri(ACCEPTED)
+        if not storage.exists(uri):
+            continue
+        table = read_table(uri)
+        table = table.select([c for c in columns if c in table.column_names])
+        keys = table.column("key").to_pylist()
+        out.append(table.filter(pa.array([k not in seen for k in keys], pa.bool_())))
+        seen.update(keys)
+    return out

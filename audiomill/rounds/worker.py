@@ -69,7 +69,16 @@ class RoundWorker:
             row = self.model.describe(key, h).to_row()
             row[FEATURES] = h.features.vector().astype(np.float32).tolist()
             rows.append(row)
+        for row, tokens in zip(rows, self.tokens(clips) or []):
+            row[schema.TOK_TOKENS] = tokens
         return rows
+
+    def tokens(self, clips: list[np.ndarray]) -> list[list[int]] | None:
+        """Semantic tokens of each clip (what the generation model learns to produce); None
+        without a tokenizer."""
+        if self.tokenizer is None:
+            return None
+        return [t.astype(np.int32).tolist() for t in self.tokenizer.encode_batch(clips)]
 
     def features(self, clips: list[np.ndarray]) -> list[list[float]]:
         return [f.vector().astype(np.float32).tolist() for f in self.model.features(clips)]

@@ -25,6 +25,8 @@ class Pinned:
     heads_parent_dir: str | None
     heads_parent_id: str
     tokenizer: str
+    generator_parent: int | None = None  # the token generator version the round starts from
+    generator_parent_dir: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -44,10 +46,12 @@ def pin(cfg: RoundConfig) -> Pinned:
     registry = ModelRegistry(cfg.registry)
     parent = production(registry, cfg.heads_model)
     tokenizer = resolve_model(cfg.tokenizer, cfg.registry).ref if cfg.tokenizer else ""
-    if parent is None:
-        return Pinned(asr_dir, asr.model_id, None, None, "", tokenizer)
-    heads_dir = registry.materialize(parent.name, parent.version, parent.files, MODEL_CACHE)
-    return Pinned(asr_dir, asr.model_id, parent.version, heads_dir, parent.ref, tokenizer)
+    generator = production(registry, cfg.generator.model) if tokenizer else None
+    generator_dir = (registry.materialize(generator.name, generator.version, generator.files, MODEL_CACHE)
+                     if generator else None)
+    heads_dir = registry.materialize(parent.name, parent.version, parent.files, MODEL_CACHE) if parent else None
+    return Pinned(asr_dir, asr.model_id, parent.version if parent else None, heads_dir, parent.ref if parent else "",
+                  tokenizer, generator.version if generator else None, generator_dir)
 
 
 def production(registry: ModelRegistry, name: str) -> ModelVersion | None:

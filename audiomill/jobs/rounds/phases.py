@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from audiomill import schema, storage
 from audiomill.annotation import CLASSES
+from audiomill.jobs.rounds import generator
 from audiomill.jobs.rounds import train as training
 from audiomill.jobs.rounds.context import RoundContext
 from audiomill.jobs.rounds.models import register_once
@@ -114,31 +115,28 @@ def _training_table(ctx: RoundContext) -> pa.Table:
     columns = [schema.KEY, FEATURES, *LEARNED_FIELDS]
     parts = [seed_train.select(columns)]
     if not ctx.bootstrap:
-        seen: set[str] = set()
-        for number in range(ctx.number, 0, -1):
-            uri = files.RoundStore(ctx.dataset, number).uri(files.ACCEPTED)
-            if storage.exists(uri):
-                accepted = files.read_table(uri).select(columns)
-                keep = [k not in seen for k in accepted.column(schema.KEY).to_pylist()]
-                seen.update(accepted.column(schema.KEY).to_pylist())
-                parts.append(accepted.filter(pa.array(keep)))
+        parts += files.accepted_so_far(ctx.dataset, ctx.number, columns)
     return pa.concat_tables([p.cast(parts[0].schema) for p in parts]).sort_by(schema.KEY)
 
 
 def train(ctx: RoundContext) -> Summary:
+    """The next attribute heads, then (with a tokenizer) the next token generator, both on Ray Train."""
     table = _training_table(ctx)
     ctx.store.write_table("train.parquet", table)
     data_uri = storage.local_path(ctx.store.uri("train.parquet"))
     if data_uri is None:
         raise ValueError("rounds train from a local dataset directory (s3:// datasets are not supported yet)")
     out_dir = ctx.store.uri(files.MODEL_DIR)
+    seed_train, _ = seed_tables(ctx.dataset, ctx.cfg, ctx.spec(), ctx.ray)
     with tempfile.TemporaryDirectory(prefix="round-train-") as scratch:
         metrics = training.train_heads(data_uri, os.path.join(scratch, "heads"), ctx.cfg.train,
                                        name=f"heads-round-{ctx.number:03d}", storage_dir=os.path.join(scratch, "ray"),
                                        ray_settings=ctx.ray)
         for name in sorted(os.listdir(os.path.join(scratch, "heads"))):
             storage.write_file(storage.join(out_dir, name), os.path.join(scratch, "heads", name))
-    return {"rows": table.num_rows, "label_digest": training.label_digest(table), "train_metrics": metrics}
+        generated = generator.train(ctx, seed_train, scratch)
+    return {"rows": table.num_rows, "label_digest": training.label_digest(table), "train_metrics": metrics,
+            "generator": generated}
 
 
 def evaluate(ctx: RoundContext) -> Summary:
@@ -155,8 +153,12 @@ def evaluate(ctx: RoundContext) -> Summary:
             classes = CLASSES[field]
             for row, p in zip(rows, probs[field]):
                 row[f"{who}_{field}"] = classes[int(p.argmax())]
+    agreements, generated = generator.evaluate(ctx, held_out)
+    for row in rows:
+        row.update(agreements.get(row[schema.KEY], {}))
     ctx.store.write_table(files.EVAL, pa.Table.from_pylist(rows))
-    return {"candidate": training.evaluate(candidate, held_out), "parent": training.evaluate(parent, held_out)}
+    return {"candidate": training.evaluate(candidate, held_out), "parent": training.evaluate(parent, held_out),
+            "generator": generated}
 
 
 def register(ctx: RoundContext) -> Summary:
@@ -173,7 +175,7 @@ def register(ctx: RoundContext) -> Summary:
     if better:
         ctx.registry.promote(ctx.cfg.heads_model, version.version, "production")
     return {"version": version.ref, "parent": ctx.pinned.heads_parent, "promoted": bool(better),
-            "candidate_eval_acc": cand, "parent_eval_acc": parent}
+            "candidate_eval_acc": cand, "parent_eval_acc": parent, "generator": generator.register(ctx)}
 
 
 PHASE_FUNCTIONS = {"annotate": annotate, "select": select, "resynthesize": resynthesize, "verify": verify,

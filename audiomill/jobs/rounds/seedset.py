@@ -37,7 +37,8 @@ def seed_tables(dataset: str, cfg: RoundConfig, spec: WorkerSpec, ray: RaySettin
     """(train, eval) tables, computed on first use and read back afterwards."""
     base = layout.seed_dir(dataset)
     marker = storage.join(base, layout.DONE_MARKER)
-    wanted = {"seed": cfg.seed, "seed_clips": cfg.seed_clips, "eval_clips": cfg.eval_clips, "asr": spec.asr_id}
+    wanted = {"seed": cfg.seed, "seed_clips": cfg.seed_clips, "eval_clips": cfg.eval_clips, "asr": spec.asr_id,
+              "tokenizer": spec.tokenizer}
     if not (storage.exists(marker) and read_json(marker) == wanted):
         rows = map_clips(_rows(cfg), make_worker, spec, SeedFeaturesTask(), runner=cfg.runner, settings=ray,
                          actors=cfg.actors, batch_size=cfg.batch_size)

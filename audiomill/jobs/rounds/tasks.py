@@ -17,6 +17,7 @@ Rows = list[dict[str, Any]]
 SET = "set"  # seed table: "train" or "eval"
 ORIGIN = "origin"  # "generated" or "real"
 TRUTH_TRANSCRIPT = "truth_transcript"
+TRUTH_LANGUAGE = "truth_language"
 
 
 def make_worker(spec: WorkerSpec) -> RoundWorker:
@@ -70,9 +71,12 @@ class SeedFeaturesTask:
         babble = seeds.babble_voices()
         clips = [real[r[schema.KEY]] if r[ORIGIN] == "real" else seeds.generated_clip(r["index"], r["seed"], babble)
                  for r in rows]
+        audio = [c.audio for c in clips]
         out = []
-        for row, clip, vector in zip(rows, clips, worker.features([c.audio for c in clips])):
+        for row, clip, vector in zip(rows, clips, worker.features(audio)):
             out.append({schema.KEY: clip.key, SET: row[SET], ORIGIN: clip.origin, FEATURES: vector,
-                        TRUTH_TRANSCRIPT: clip.truth.transcript,
+                        TRUTH_TRANSCRIPT: clip.truth.transcript, TRUTH_LANGUAGE: clip.truth.language,
                         **{name: clip.truth.labels.get(name) for name in schema.ANNOTATION_FIELDS[2:]}})
+        for row, tokens in zip(out, worker.tokens(audio) or []):
+            row[schema.TOK_TOKENS] = tokens
         return out

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -75,9 +76,16 @@ def train_heads(data_uri: str, out_dir: str, settings: TrainSettings, *, name: s
     """Fit heads on ``data_uri`` with Ray Train; the heads' files end up in ``out_dir``."""
     config = {"data": data_uri, "epochs": settings.epochs, "hidden": settings.hidden,
               "learning_rate": settings.learning_rate, "weight_decay": settings.weight_decay, "seed": settings.seed}
-    outcome = fit_torch(heads_train_loop, config, name=name, storage_dir=storage_dir,
-                        scaling=TrainScaling(num_workers=settings.num_workers, use_gpu=settings.use_gpu),
-                        ray_settings=ray_settings)
+    return fit_into(heads_train_loop, config, out_dir, name=name, storage_dir=storage_dir,
+                    scaling=TrainScaling(num_workers=settings.num_workers, use_gpu=settings.use_gpu),
+                    ray_settings=ray_settings)
+
+
+def fit_into(loop: Callable[[dict[str, Any]], None], config: dict[str, Any], out_dir: str, *, name: str,
+             storage_dir: str, scaling: TrainScaling, ray_settings: RaySettings | None) -> dict[str, Any]:
+    """Run ``loop`` on Ray Train workers and copy the checkpoint's files into ``out_dir``;
+    the numeric metrics of the last report."""
+    outcome = fit_torch(loop, config, name=name, storage_dir=storage_dir, scaling=scaling, ray_settings=ray_settings)
     if outcome.checkpoint_dir is None:
         raise RuntimeError(f"training run {name} reported no checkpoint")
     os.makedirs(out_dir, exist_ok=True)

@@ -104,3 +104,28 @@ def synthesize(text: str, voice: str = "en-us") -> AlignedSpeech:
     audio = resample(np.concatenate(chunks) if chunks else np.zeros(0, np.float32), rate, SAMPLE_RATE)
     phones = tuple(p or SILENCE for p, _ in events)
     return AlignedSpeech(np.asarray(audio, np.float32), phones, tuple(t for _, t in events))
+
+
+def phonemes(text: str, voice: str = "en-us") -> list[list[str]]:
+    """espeak-ng's phones of ``text``, one list per word (stress marks stripped), in spoken order.
+
+    The same phonemizer espeak-ng speaks with, so a text's phones match the speech it makes; the
+    generation model reads text through it.
+    """
+    lib, _ = _library()
+    lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+    lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+    words: list[list[str]] = []
+    buffer = ctypes.c_char_p(text.encode("utf-8"))
+    pointer = ctypes.pointer(buffer)
+    with _lock:
+        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"espeak-ng has no voice {voice!r}")
+        while pointer.contents.value:  # one clause per call; the pointer moves on
+            clause = lib.espeak_TextToPhonemes(pointer, _CHARS_UTF8, ord(" ") << 8) or b""
+            for word in clause.decode("utf-8", "replace").split("  "):
+                phones = [phone_class(p) for p in word.split(" ") if p]
+                phones = [p for p in phones if p != SILENCE]
+                if phones:
+                    words.append(phones)
+    return words

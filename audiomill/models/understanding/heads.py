@@ -9,7 +9,6 @@ the same weights always give the same bytes (no pickle, no zip timestamps).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from torch import nn
 
 from audiomill import schema
 from audiomill.annotation import CLASSES
+from audiomill.models.tensor_files import load_state, save_state
 
 LEARNED_FIELDS = (schema.ANN_GENDER, schema.ANN_AGE_BAND, schema.ANN_STYLE, schema.ANN_SCENE,
                   schema.ANN_NOISE_TYPE, schema.ANN_SNR_BAND)
@@ -60,33 +60,19 @@ class AttributeHeads:
         return {f: torch.softmax(out, dim=1).numpy().astype(np.float64) for f, out in zip(self.fields, logits)}
 
     def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().numpy().astype("<f4") for k, v in self.net.state_dict().items()}
         meta = {"in_dim": int(self.mean.size), "hidden": int(self.net.trunk[0].out_features),
                 "fields": list(self.fields), "classes": {f: list(CLASSES[f]) for f in self.fields},
-                "tensors": [[k, list(v.shape)] for k, v in tensors.items()],
                 "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
-        (directory / HEADS_JSON).write_text(json.dumps(meta, sort_keys=True))
-        (directory / HEADS_BIN).write_bytes(b"".join(v.tobytes() for v in tensors.values()))
+        save_state(directory, HEADS_JSON, HEADS_BIN, meta, self.net.state_dict())
 
     @classmethod
     def load(cls, directory: str | Path) -> AttributeHeads:
-        directory = Path(directory)
-        if not (directory / HEADS_JSON).is_file() or not (directory / HEADS_BIN).is_file():
-            raise FileNotFoundError(f"{directory} holds no trained heads ({HEADS_JSON} + {HEADS_BIN}); "
-                                    f"run a round (`audiomill round run`) to train them")
-        meta = json.loads((directory / HEADS_JSON).read_text())
+        meta, state = load_state(directory, HEADS_JSON, HEADS_BIN,
+                                 "run a round (`audiomill round run`) to train the heads")
         for name in meta["fields"]:
             if meta["classes"][name] != list(CLASSES[name]):
                 raise ValueError(f"{directory}: classes of {name} differ from this audiomill's schema")
         net = HeadsNet(meta["in_dim"], meta["hidden"], tuple(meta["fields"]))
-        raw = np.frombuffer((directory / HEADS_BIN).read_bytes(), dtype="<f4")
-        state, offset = {}, 0
-        for name, shape in meta["tensors"]:
-            size = int(np.prod(shape))
-            state[name] = torch.from_numpy(raw[offset:offset + size].reshape(shape).copy())
-            offset += size
         net.load_state_dict(state)
         return cls(net, np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32))
 
