@@ -29,11 +29,12 @@ def load_state(directory: str | Path, json_name: str, bin_name: str,
         raise FileNotFoundError(f"{directory} holds no {json_name} + {bin_name}; {missing}")
     meta = json.loads((directory / json_name).read_text())
     raw = np.frombuffer((directory / bin_name).read_bytes(), dtype="<f4")
+    needed = sum(int(np.prod(shape)) for _, shape in meta["tensors"])
+    if needed != raw.size:
+        raise ValueError(f"{directory / bin_name}: {raw.size} floats, the shapes in {json_name} need {needed}")
     state, offset = {}, 0
     for name, shape in meta["tensors"]:
         size = int(np.prod(shape))
         state[name] = torch.from_numpy(raw[offset:offset + size].reshape(shape).copy())
         offset += size
-    if offset != raw.size:
-        raise ValueError(f"{directory / bin_name}: {raw.size} floats, the shapes in {json_name} need {offset}")
     return meta, state
