@@ -189,23 +189,72 @@ def _print_part_a(evalset, kinds, rows, clock) -> None:  # noqa: ANN001
 def part_b(args: argparse.Namespace) -> None:
     from audiomill.jobs.rounds.run import run_rounds
     from audiomill.rounds.config import RoundConfig
-    from audiomill.rounds.store import RoundStore
     from audiomill.testing.rounds import make_round_dataset
+    from audiomill.testing.tokenizers import codebook_tokenizer
 
-    root = Path(tempfile.mkdtemp(prefix="bench-rounds-"))
-    dataset, _ = make_round_dataset(root, args.dataset_clips)
+    root = Path(args.work or tempfile.mkdtemp(prefix="bench-rounds-"))
+    # the pool is generated only: the real alsa clips are in the held-out set, never in training
+    dataset, _ = make_round_dataset(root, args.dataset_clips, real=args.real_in_pool)
+    tokenizer = args.tokenizer
+    if not tokenizer:  # a codebook over clips of another seed; token agreement needs no decoder
+        tokenizer = str(codebook_tokenizer(root / "tokenizer", [c.audio for c in seed.generated_set(40, 99)],
+                                           args.codebook))
     cfg = RoundConfig(registry=str(root / "registry"), seed_clips=args.seed_clips, eval_clips=args.eval_clips,
-                      budget_hours=args.budget_hours, num_cpus=2)
-    run_rounds(str(dataset), cfg, args.rounds)
-    print("round | parent acc | candidate acc | real acc | promoted | verified | accepted | s/clip annotate, resynth, verify, train")
-    for number in range(0, args.rounds + 1):
-        store = RoundStore(str(dataset), number)
-        reg, ver, marks = store.marker("register") or {}, store.marker("verify") or {}, {p: store.marker(p) or {} for p in ("annotate", "resynthesize", "verify", "train")}
+                      budget_hours=args.budget_hours, num_cpus=2, tokenizer=tokenizer,
+                      generator={"steps": args.generator_steps})
+    started = time.perf_counter()
+    run_rounds(str(dataset), cfg, args.rounds,
+               on_phase=lambda n, p, s: print(f"round {n} {p}: {s.get('wall_s', 0):.1f} s", flush=True))
+    print(f"{args.rounds} rounds (+ bootstrap) in {time.perf_counter() - started:.0f} s")
+    print_round_table(str(dataset), args.rounds)
+    print("embedded generator (espeak/Piper from the TRUE label) vs the same held-out originals:",
+          _f(embedded_agreement(str(dataset), cfg, tokenizer)))
+
+
+def print_round_table(dataset: str, rounds: int) -> None:
+    from audiomill.rounds.store import RoundStore
+
+    print("round | heads parent/candidate acc (real) | promoted | generator parent/candidate agreement (real) "
+          "| promoted | verified | accepted | gen rows | s/clip annotate, resynth, verify; train s")
+    for number in range(0, rounds + 1):
+        store = RoundStore(dataset, number)
+        reg, ver, ev = (store.marker(p) or {} for p in ("register", "verify", "evaluate"))
+        tr = store.marker("train") or {}
+        gen_ev, gen_reg = ev.get("generator", {}), reg.get("generator", {})
         n = max(ver.get("verified", 0), 1)
-        print(number, _f(reg.get("parent_eval_acc")), _f(reg.get("candidate_eval_acc")),
-              _f((store.marker("evaluate") or {}).get("candidate", {}).get("real_mean")), reg.get("promoted"),
-              ver.get("verified", "-"), ver.get("accepted", "-"),
-              ", ".join(f"{marks[p].get('wall_s', 0) / n:.1f}" for p in marks))
+        marks = {p: store.marker(p) or {} for p in ("annotate", "resynthesize", "verify")}
+        print(number, "|", _f(reg.get("parent_eval_acc")), "/", _f(reg.get("candidate_eval_acc")),
+              f"({_f(ev.get('candidate', {}).get('real_mean'))})", "|", reg.get("promoted"), "|",
+              _f(gen_ev.get("parent", {}).get("mean")), "/", _f(gen_ev.get("candidate", {}).get("mean")),
+              f"({_f(gen_ev.get('candidate', {}).get('real_mean'))})", "|", gen_reg.get("promoted"), "|",
+              ver.get("verified", "-"), "|", ver.get("accepted", "-"), "|", tr.get("generator", {}).get("rows", "-"),
+              "|", ", ".join(f"{marks[p].get('wall_s', 0) / n:.1f}" for p in marks), f"; {tr.get('wall_s', 0):.0f}")
+
+
+def embedded_agreement(dataset: str, cfg, tokenizer: str) -> float:  # noqa: ANN001
+    """Token agreement of the embedded generator's speech of each held-out clip's TRUE label with
+    that clip's original: what the trained generator is measured against."""
+    from audiomill.jobs.rounds.models import Pinned
+    from audiomill.jobs.rounds.seedset import seed_tables
+    from audiomill.jobs.rounds.tasks import TRUTH_TRANSCRIPT
+    from audiomill.models.generation.model import Generator
+    from audiomill.models.generation.token_training import agreement
+    from audiomill.models.tokenizer import SemanticTokenizer
+    from audiomill.rounds.store import ROUND_JSON, RoundStore, read_json
+
+    pinned = Pinned(**read_json(RoundStore(dataset, 0).uri(ROUND_JSON))["models"])
+    spec = WorkerSpec(pinned.asr_dir, pinned.asr_id, None, "", tokenizer=pinned.tokenizer, registry=cfg.registry)
+    _, held_out = seed_tables(dataset, cfg, spec, None)
+    tok = SemanticTokenizer.load(tokenizer)
+    generator = Generator(cfg.engine, seed.babble_voices())
+    values = []
+    for row in held_out.to_pylist():
+        fields = {schema.ANN_TRANSCRIPT: FieldValue(row[TRUTH_TRANSCRIPT], 1.0, "truth"),
+                  schema.ANN_LANGUAGE: FieldValue("en", 1.0, "truth")}
+        fields.update({f: FieldValue(row[f], 1.0, "truth") for f in schema.ANNOTATION_FIELDS[2:] if row.get(f)})
+        speech = generator.synthesize(Annotation(row[schema.KEY], fields)).audio
+        values.append(agreement(tok.encode(speech), np.asarray(row[schema.TOK_TOKENS])))
+    return float(np.mean(values))
 
 
 def _f(value) -> str:  # noqa: ANN001
@@ -227,8 +276,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=0, help="also run N real rounds (part B)")
     parser.add_argument("--dataset-clips", type=int, default=16)
     parser.add_argument("--budget-hours", type=float, default=1.0)
+    parser.add_argument("--real-in-pool", action="store_true", help="also put the real alsa clips in the pool "
+                        "(they are held-out clips too, so accuracy on them is then not a transfer measure)")
+    parser.add_argument("--tokenizer", default="", help="tokenizer dir/ref (default: a codebook over 40 clips)")
+    parser.add_argument("--codebook", type=int, default=128)
+    parser.add_argument("--generator-steps", type=int, default=400)
+    parser.add_argument("--work", default="", help="part B's directory (default: a new temp dir)")
+    parser.add_argument("--skip-a", action="store_true", help="run part B only")
     args = parser.parse_args()
-    part_a(args)
+    if not args.skip_a:
+        part_a(args)
     if args.rounds:
         part_b(args)
 

@@ -17,8 +17,9 @@ app = typer.Typer(help="Self-labeling rounds: annotate, re-synthesize, verify ag
                        "train the next models.", no_args_is_help=True)
 
 
-def _config(budget_hours: float, address: str | None, registry: str, overrides: list[str]) -> RoundConfig:
-    data: dict = {"budget_hours": budget_hours, "registry": registry}
+def _config(budget_hours: float, address: str | None, registry: str, tokenizer: str,
+            overrides: list[str]) -> RoundConfig:
+    data: dict = {"budget_hours": budget_hours, "registry": registry, "tokenizer": tokenizer}
     if address:
         data["address"] = address
     for item in overrides:
@@ -40,6 +41,9 @@ def run(dataset: str = typer.Argument(..., help="dataset made by `audiomill clea
                                     "embedded local Ray"),
         registry: str = typer.Option("", "--registry", help="model registry root (default: "
                                      "$AUDIOMILL_MODEL_REGISTRY or ~/.local/share/audiomill/registry)"),
+        tokenizer: str = typer.Option("", "--tokenizer", help="semantic tokenizer (dir or registry ref, e.g. "
+                                      "tok@production): adds the token-space content check and trains the "
+                                      "token generator (text + profile -> tokens) each round"),
         overrides: list[str] = typer.Option([], "--set", help="round setting, e.g. thresholds.snr_max_diff_db=6"),
         as_json: bool = typer.Option(False, "--json", help="print the phase summaries as JSON")) -> None:
     """Run N rounds on DATASET; each phase resumes where a killed run stopped.
@@ -51,7 +55,15 @@ def run(dataset: str = typer.Argument(..., help="dataset made by `audiomill clea
 
     if not Path(dataset).is_dir():
         raise usage_error(f"dataset {dataset} is not a directory")
-    cfg = _config(budget_hours, address, registry, overrides)
+    cfg = _config(budget_hours, address, registry, tokenizer, overrides)
+    if cfg.tokenizer:
+        from audiomill.models.registry import RegistryError
+        from audiomill.models.tokenizer import SemanticTokenizer
+
+        try:  # reads tokenizer.json only: a wrong path fails here, not after Ray has started
+            SemanticTokenizer.load(cfg.tokenizer, cfg.registry)
+        except (FileNotFoundError, RegistryError, ValueError) as err:
+            raise usage_error(f"tokenizer {cfg.tokenizer!r}: {err}") from err
     printed: list[dict] = []
 
     def show(number: int, phase: str, summary: dict) -> None:
@@ -103,7 +115,7 @@ def report(dataset: str = typer.Argument(..., help="dataset directory"),
         console.print_json(json.dumps([r.to_json() for r in reports]))
         return
     table = Table("round", "verified", "accepted", "content dist", "reasons", "candidate acc", "parent acc",
-                  "promoted")
+                  "promoted", "generator agreement (parent)", "promoted")
     for r in reports:
         verify, reg = r.phases.get("verify") or {}, r.phases.get("register") or {}
         dist = r.mean_scores.get("ver_content_state_dist")
@@ -111,8 +123,15 @@ def report(dataset: str = typer.Argument(..., help="dataset directory"),
                       f"{dist:.3f}" if dist is not None else "-",
                       ", ".join(f"{k}={v}" for k, v in r.reasons.items()) or "-",
                       _num(reg.get("candidate_eval_acc")), _num(reg.get("parent_eval_acc")),
-                      str(reg.get("promoted", "-")))
+                      str(reg.get("promoted", "-")), _generator_cell(reg.get("generator") or {}),
+                      str((reg.get("generator") or {}).get("promoted", "-")))
     console.print(table if reports else "no rounds yet: `audiomill round run DATASET`")
+
+
+def _generator_cell(reg: dict) -> str:
+    if "skipped" in reg:
+        return "not trained" if reg["skipped"].startswith("no tokenizer") else reg["skipped"]
+    return f"{_num(reg.get('candidate_eval_agreement'))} ({_num(reg.get('parent_eval_agreement'))})" if reg else "-"
 
 
 def _num(value: object) -> str:
