@@ -136,3 +136,36 @@ def _generator_cell(reg: dict) -> str:
 
 def _num(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) and value == value else "-"
+
+
+@app.command("speak")
+def speak(text: str = typer.Argument(..., help="what to say"),
+          out: Path = typer.Option(..., "--out", help="WAV file to write (16 kHz)"),
+          generator: str = typer.Option("generation-tokens@production", "--generator",
+                                        help="token generator dir or registry ref (trained by rounds)"),
+          tokenizer: str = typer.Option("", "--tokenizer", help="tokenizer whose decoder speaks the tokens; "
+                                        "default: the one the generator was trained on"),
+          profile: list[str] = typer.Option([], "--profile", help="speaker profile, e.g. ann_gender=female "
+                                            "ann_rate_band=slow (unset fields: unknown)"),
+          language: str = typer.Option("en", "--language", help="ISO code espeak-ng reads the text in"),
+          registry: str = typer.Option("", "--registry", help="model registry root")) -> None:
+    """Say TEXT with the trained token generator, decoded by the tokenizer's decoder.
+
+    Example: audiomill round speak "Front center" --profile ann_gender=female --out say.wav
+    """
+    import soundfile as sf
+
+    from audiomill.jobs.rounds.speak import speak as say
+    from audiomill.models.registry import RegistryError
+
+    pairs = [item.split("=", 1) for item in profile]
+    if any(len(p) != 2 for p in pairs):
+        raise usage_error("--profile takes FIELD=VALUE, e.g. ann_gender=female")
+    try:
+        spoken = say(text, dict(pairs), generator=generator, tokenizer=tokenizer, language=language,
+                     registry=registry)
+    except (FileNotFoundError, RegistryError, ValueError) as err:
+        raise usage_error(str(err)) from err
+    sf.write(out, spoken.audio, 16_000, subtype="PCM_16")
+    console.print(f"wrote {out} ({spoken.audio.size / 16_000:.2f} s from {spoken.tokens.size} tokens of "
+                  f"{spoken.generator})")
