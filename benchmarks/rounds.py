@@ -194,7 +194,12 @@ def part_b(args: argparse.Namespace) -> None:
 
     root = Path(args.work or tempfile.mkdtemp(prefix="bench-rounds-"))
     # the pool is generated only: the real alsa clips are in the held-out set, never in training
-    dataset, _ = make_round_dataset(root, args.dataset_clips, real=args.real_in_pool)
+    texts = seed.SENTENCES
+    if args.pool_texts == "docstrings":  # new text every clip: phone contexts the seed set never has
+        from audiomill.testing.texts import docstring_sentences
+
+        texts = docstring_sentences()[:args.dataset_clips * 4]
+    dataset, _ = make_round_dataset(root, args.dataset_clips, real=args.real_in_pool, texts=texts)
     tokenizer = args.tokenizer
     if not tokenizer:  # a codebook over clips of another seed; token agreement needs no decoder
         tokenizer = str(codebook_tokenizer(root / "tokenizer", [c.audio for c in seed.generated_set(40, 99)],
@@ -280,6 +285,8 @@ def main() -> None:
                         "(they are held-out clips too, so accuracy on them is then not a transfer measure)")
     parser.add_argument("--tokenizer", default="", help="tokenizer dir/ref (default: a codebook over 40 clips)")
     parser.add_argument("--codebook", type=int, default=128)
+    parser.add_argument("--pool-texts", choices=("standard", "docstrings"), default="standard",
+                        help="what the pool's clips say: the 16 seed sentences, or stdlib docstring sentences")
     parser.add_argument("--generator-steps", type=int, default=400)
     parser.add_argument("--work", default="", help="part B's directory (default: a new temp dir)")
     parser.add_argument("--skip-a", action="store_true", help="run part B only")

@@ -89,6 +89,8 @@ class RoundConfig(_Section):
     budget_hours: float = Field(1.0, gt=0, description="re-synthesis budget per round (hours of originals)")
     random_share: float = Field(0.2, ge=0, le=1, description="share of the budget drawn at random "
                                 "(unbiased acceptance estimates); the rest goes to the least confident")
+    reverify_accepted: bool = Field(False, description="spend the budget on clips an earlier round "
+                                    "already accepted too (default: no; their labels keep training the models)")
     seed: int = 0
     seed_clips: int = Field(48, ge=4, description="generated clips with known answers for round 0")
     eval_clips: int = Field(24, ge=2, description="held-out generated clips (+ the real alsa clips)")

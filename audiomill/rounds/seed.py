@@ -82,9 +82,11 @@ def babble_voices() -> list[np.ndarray]:
             zip(SENTENCES[-4:], ("m5", "f5", "m7", "f1"))]
 
 
-def generated_clip(index: int, seed: int, babble: list[np.ndarray]) -> SeedClip:
+def generated_clip(index: int, seed: int, babble: list[np.ndarray],
+                   texts: tuple[str, ...] = SENTENCES) -> SeedClip:
+    """Clip ``index`` of ``seed``: a sentence of ``texts`` in a drawn voice and scene."""
     rng = np.random.default_rng([seed, index])
-    text = SENTENCES[int(rng.integers(len(SENTENCES)))]
+    text = texts[int(rng.integers(len(texts)))]
     gender, age, variant, pitch, wpm, style = _voice(rng)
     clean = voices.espeak(text, voices.espeak_voice("en", variant), speed_wpm=wpm, pitch=pitch,
                           pitch_range={"animated": "x-high", "calm": "x-low"}.get(style, ""))
@@ -109,10 +111,10 @@ def _measured_bands(clean: np.ndarray, text: str) -> dict[str, str]:
     return out
 
 
-def generated_set(count: int, seed: int = 0) -> list[SeedClip]:
-    """``count`` generated clips; the same (count, seed) always gives the same samples."""
+def generated_set(count: int, seed: int = 0, texts: tuple[str, ...] = SENTENCES) -> list[SeedClip]:
+    """``count`` generated clips; the same (count, seed, texts) always gives the same samples."""
     babble = babble_voices()
-    return [generated_clip(i, seed, babble) for i in range(count)]
+    return [generated_clip(i, seed, babble, texts) for i in range(count)]
 
 
 def real_set() -> list[SeedClip]:

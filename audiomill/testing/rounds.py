@@ -12,6 +12,7 @@ from pathlib import Path
 from audiomill.annotation import Truth
 from audiomill.config import load_config
 from audiomill.jobs.clean import run_clean
+from audiomill.models.generation.voices import SENTENCES
 from audiomill.rounds import seed
 from audiomill.testing import signals
 
@@ -19,10 +20,10 @@ DATASET_SEED = 4242
 
 
 def make_round_dataset(root: Path, count: int, *, real: bool = True, seed_value: int = DATASET_SEED,
-                       part_size: int = 4) -> tuple[Path, dict[str, Truth]]:
-    """(dataset dir, truth by source file stem) for ``count`` generated clips (+ alsa clips)."""
+                       part_size: int = 4, texts: tuple[str, ...] = SENTENCES) -> tuple[Path, dict[str, Truth]]:
+    """(dataset dir, truth by source file stem) for ``count`` generated clips of ``texts`` (+ alsa clips)."""
     raw = root / "raw"
-    clips = seed.generated_set(count, seed_value) + (seed.real_set() if real else [])
+    clips = seed.generated_set(count, seed_value, texts) + (seed.real_set() if real else [])
     truth = {}
     for clip in clips:
         signals.write_audio(raw / f"{clip.key}.wav", clip.audio, 16_000)

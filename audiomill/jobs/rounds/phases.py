@@ -50,8 +50,12 @@ def select(ctx: RoundContext) -> Summary:
     table = ctx.store.read_table(files.ANNOTATIONS)
     conf_columns = [schema.conf_column(f) for f in schema.ANNOTATION_FIELDS]
     rows = table.select([schema.KEY, schema.AUDIO_DURATION_S, *conf_columns]).to_pylist()
+    verified: set[str] = set()
+    if not ctx.cfg.reverify_accepted:  # the budget goes to clips no earlier round accepted
+        for table in files.accepted_so_far(ctx.dataset, ctx.number - 1, [schema.KEY]):
+            verified.update(table.column(schema.KEY).to_pylist())
     candidates = [selection.Candidate(r[schema.KEY], r[schema.AUDIO_DURATION_S], min(r[c] for c in conf_columns))
-                  for r in rows]
+                  for r in rows if r[schema.KEY] not in verified]
     chosen = selection.select(candidates, ctx.cfg.budget_hours * 3600, ctx.cfg.random_share,
                               seed=ctx.cfg.seed * 1000 + ctx.number)
     ctx.store.write_table(files.SELECTION, pa.Table.from_pylist(
@@ -60,7 +64,8 @@ def select(ctx: RoundContext) -> Summary:
         schema=pa.schema([(schema.KEY, pa.string()), (schema.AUDIO_DURATION_S, pa.float64()),
                           ("min_conf", pa.float64()), (SELECT_REASON, pa.string()), (SELECT_RANK, pa.int64())])))
     counts = collections.Counter(c.reason for c in chosen)
-    return {"selected": len(chosen), "hours": sum(c.duration_s for c in chosen) / 3600, **counts}
+    return {"selected": len(chosen), "hours": sum(c.duration_s for c in chosen) / 3600,
+            "already_accepted": len(rows) - len(candidates), **counts}
 
 
 def _selected_annotations(ctx: RoundContext) -> pa.Table:
