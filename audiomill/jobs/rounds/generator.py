@@ -183,8 +183,8 @@ def evaluate(ctx: RoundContext, held_out: pa.Table) -> tuple[dict[str, dict[str,
 def register(ctx: RoundContext) -> Summary:
     trained = (ctx.store.marker("train") or {}).get("generator", {})
     scored = (ctx.store.marker("evaluate") or {}).get("generator", {})
-    if "skipped" in trained or "skipped" in scored:
-        return {"skipped": trained.get("skipped") or scored.get("skipped")}
+    if "skipped" in trained or "skipped" in scored or not trained or not scored:
+        return {"skipped": trained.get("skipped") or scored.get("skipped") or "no generator was trained this round"}
     cand, parent = scored["candidate"]["mean"], scored["parent"]["mean"]
     metrics = {"eval_agreement": cand, "eval_real_agreement": scored["candidate"]["real_mean"],
                "parent_eval_agreement": parent}

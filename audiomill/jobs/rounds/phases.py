@@ -52,8 +52,8 @@ def select(ctx: RoundContext) -> Summary:
     rows = table.select([schema.KEY, schema.AUDIO_DURATION_S, *conf_columns]).to_pylist()
     verified: set[str] = set()
     if not ctx.cfg.reverify_accepted:  # the budget goes to clips no earlier round accepted
-        for table in files.accepted_so_far(ctx.dataset, ctx.number - 1, [schema.KEY]):
-            verified.update(table.column(schema.KEY).to_pylist())
+        for earlier in files.accepted_so_far(ctx.dataset, ctx.number - 1, [schema.KEY]):
+            verified.update(earlier.column(schema.KEY).to_pylist())
     candidates = [selection.Candidate(r[schema.KEY], r[schema.AUDIO_DURATION_S], min(r[c] for c in conf_columns))
                   for r in rows if r[schema.KEY] not in verified]
     chosen = selection.select(candidates, ctx.cfg.budget_hours * 3600, ctx.cfg.random_share,
