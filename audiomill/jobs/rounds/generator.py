@@ -22,7 +22,7 @@ import pyarrow as pa
 from audiomill import schema, storage
 from audiomill.execution.training import TrainScaling
 from audiomill.jobs.rounds.context import RoundContext
-from audiomill.jobs.rounds.models import register_once
+from audiomill.jobs.rounds.models import beats_parent, register_once
 from audiomill.jobs.rounds.tasks import ORIGIN, TRUTH_LANGUAGE, TRUTH_TRANSCRIPT
 from audiomill.jobs.rounds.train import fit_into
 from audiomill.models.generation import token_model as tm
@@ -140,12 +140,9 @@ def train(ctx: RoundContext, seed_train: pa.Table, scratch: str) -> Summary:
               "phones": list(tt.vocabulary(table.column(PHONES).to_pylist())), "steps": g.steps,
               "codebook_size": tokenizer.codebook_size, "tokenizer": tokenizer.version,
               "batch_size": g.batch_size, "learning_rate": g.learning_rate, "warmup_steps": g.warmup_steps}
-    local = os.path.join(scratch, "generator")
-    metrics = fit_into(generator_train_loop, config, local, name=f"generator-round-{ctx.number:03d}",
-                       storage_dir=os.path.join(scratch, "ray-generator"),
+    metrics = fit_into(generator_train_loop, config, ctx.store.uri(GEN_DIR),
+                       name=f"generator-round-{ctx.number:03d}", storage_dir=os.path.join(scratch, "ray-generator"),
                        scaling=TrainScaling(num_workers=g.num_workers, use_gpu=g.use_gpu), ray_settings=ctx.ray)
-    for name in sorted(os.listdir(local)):
-        storage.write_file(storage.join(ctx.store.uri(GEN_DIR), name), os.path.join(local, name))
     return {"rows": table.num_rows, "rows_skipped": skipped, "label_digest": digest(table), "train_metrics": metrics}
 
 
@@ -159,8 +156,9 @@ def _load(directory: str | None, tokenizer: str) -> tm.TokenGenerator | None:
 
 def evaluate(ctx: RoundContext, held_out: pa.Table) -> tuple[dict[str, dict[str, float]], Summary]:
     """Per held-out key ``{candidate_gen_agreement, parent_gen_agreement}``, and the summary."""
-    if enabled(ctx) or not storage.exists(storage.join(ctx.store.uri(GEN_DIR), tm.GENERATOR_JSON)):
-        return {}, {"skipped": enabled(ctx) or "no candidate generator was trained"}
+    why = enabled(ctx)
+    if why or not storage.exists(storage.join(ctx.store.uri(GEN_DIR), tm.GENERATOR_JSON)):
+        return {}, {"skipped": why or "no candidate generator was trained"}
     candidate = tm.TokenGenerator.load(storage.local_path(ctx.store.uri(GEN_DIR)))
     parent = _load(ctx.pinned.generator_parent_dir, candidate.tokenizer)
     rows, _ = _rows(held_out, TRUTH_TRANSCRIPT, TRUTH_LANGUAGE)
@@ -193,7 +191,7 @@ def register(ctx: RoundContext) -> Summary:
                             training_data=f"labels:sha256:{trained['label_digest']}",
                             description=f"text + profile -> semantic tokens, trained by round {ctx.number}",
                             metrics={k: float(v) for k, v in metrics.items()})
-    better = parent != parent or cand > parent  # no comparable parent (nan), or strictly better
+    better = beats_parent(cand, parent)  # a parent of another tokenizer scores nan: not comparable
     if better:
         ctx.registry.promote(ctx.cfg.generator.model, version.version, "production")
     return {"version": version.ref, "parent": ctx.pinned.generator_parent, "promoted": bool(better),

@@ -61,6 +61,12 @@ def production(registry: ModelRegistry, name: str) -> ModelVersion | None:
         return None
 
 
+def beats_parent(candidate: float, parent: float) -> bool:
+    """Whether a candidate's held-out score earns ``production``: a number, strictly above its
+    parent's (a nan parent score: nothing comparable to beat)."""
+    return candidate == candidate and (parent != parent or candidate > parent)
+
+
 def register_once(registry: ModelRegistry, name: str, directory: str, **meta) -> ModelVersion:  # noqa: ANN003
     """Register ``directory`` unless a version with the same files and parent exists (a rerun of
     the same round then names the same version instead of adding a copy)."""

@@ -21,7 +21,7 @@ from audiomill.annotation import CLASSES
 from audiomill.jobs.rounds import generator
 from audiomill.jobs.rounds import train as training
 from audiomill.jobs.rounds.context import RoundContext
-from audiomill.jobs.rounds.models import register_once
+from audiomill.jobs.rounds.models import beats_parent, register_once
 from audiomill.jobs.rounds.seedset import seed_tables
 from audiomill.jobs.rounds.tasks import AnnotateTask, ResynthesizeTask, VerifyTask
 from audiomill.models.understanding.heads import LEARNED_FIELDS, AttributeHeads
@@ -114,9 +114,8 @@ def accept(ctx: RoundContext) -> Summary:
             "random_slice_acceptance": random_rate}
 
 
-def _training_table(ctx: RoundContext) -> pa.Table:
+def _training_table(ctx: RoundContext, seed_train: pa.Table) -> pa.Table:
     """Seed clips (known answers) + every clip accepted by this and earlier rounds (latest wins)."""
-    seed_train, _ = seed_tables(ctx.dataset, ctx.cfg, ctx.spec(), ctx.ray)
     columns = [schema.KEY, FEATURES, *LEARNED_FIELDS]
     parts = [seed_train.select(columns)]
     if not ctx.bootstrap:
@@ -126,19 +125,16 @@ def _training_table(ctx: RoundContext) -> pa.Table:
 
 def train(ctx: RoundContext) -> Summary:
     """The next attribute heads, then (with a tokenizer) the next token generator, both on Ray Train."""
-    table = _training_table(ctx)
+    seed_train, _ = seed_tables(ctx.dataset, ctx.cfg, ctx.spec(), ctx.ray)
+    table = _training_table(ctx, seed_train)
     ctx.store.write_table("train.parquet", table)
     data_uri = storage.local_path(ctx.store.uri("train.parquet"))
     if data_uri is None:
         raise ValueError("rounds train from a local dataset directory (s3:// datasets are not supported yet)")
-    out_dir = ctx.store.uri(files.MODEL_DIR)
-    seed_train, _ = seed_tables(ctx.dataset, ctx.cfg, ctx.spec(), ctx.ray)
     with tempfile.TemporaryDirectory(prefix="round-train-") as scratch:
-        metrics = training.train_heads(data_uri, os.path.join(scratch, "heads"), ctx.cfg.train,
+        metrics = training.train_heads(data_uri, ctx.store.uri(files.MODEL_DIR), ctx.cfg.train,
                                        name=f"heads-round-{ctx.number:03d}", storage_dir=os.path.join(scratch, "ray"),
                                        ray_settings=ctx.ray)
-        for name in sorted(os.listdir(os.path.join(scratch, "heads"))):
-            storage.write_file(storage.join(out_dir, name), os.path.join(scratch, "heads", name))
         generated = generator.train(ctx, seed_train, scratch)
     return {"rows": table.num_rows, "label_digest": training.label_digest(table), "train_metrics": metrics,
             "generator": generated}
@@ -176,7 +172,7 @@ def register(ctx: RoundContext) -> Summary:
                             training_data=f"labels:sha256:{trained['label_digest']}", round=ctx.number,
                             description=f"attribute heads trained by round {ctx.number}",
                             metrics={k: float(v) for k, v in metrics.items()})
-    better = ctx.pinned.heads_parent is None or (cand == cand and (parent != parent or cand > parent))
+    better = ctx.pinned.heads_parent is None or beats_parent(cand, parent)
     if better:
         ctx.registry.promote(ctx.cfg.heads_model, version.version, "production")
     return {"version": version.ref, "parent": ctx.pinned.heads_parent, "promoted": bool(better),

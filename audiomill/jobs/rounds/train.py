@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from audiomill import storage
 from audiomill.execution.ray_session import RaySettings
 from audiomill.execution.training import TrainScaling, fit_torch
 from audiomill.models.understanding import training
@@ -71,27 +71,26 @@ def heads_train_loop(config: dict[str, Any]) -> None:
         ray.train.report(metrics)
 
 
-def train_heads(data_uri: str, out_dir: str, settings: TrainSettings, *, name: str, storage_dir: str,
+def train_heads(data_uri: str, out_uri: str, settings: TrainSettings, *, name: str, storage_dir: str,
                 ray_settings: RaySettings | None) -> dict[str, Any]:
-    """Fit heads on ``data_uri`` with Ray Train; the heads' files end up in ``out_dir``."""
+    """Fit heads on ``data_uri`` with Ray Train; the heads' files end up under ``out_uri``."""
     config = {"data": data_uri, "epochs": settings.epochs, "hidden": settings.hidden,
               "learning_rate": settings.learning_rate, "weight_decay": settings.weight_decay, "seed": settings.seed}
-    return fit_into(heads_train_loop, config, out_dir, name=name, storage_dir=storage_dir,
+    return fit_into(heads_train_loop, config, out_uri, name=name, storage_dir=storage_dir,
                     scaling=TrainScaling(num_workers=settings.num_workers, use_gpu=settings.use_gpu),
                     ray_settings=ray_settings)
 
 
-def fit_into(loop: Callable[[dict[str, Any]], None], config: dict[str, Any], out_dir: str, *, name: str,
+def fit_into(loop: Callable[[dict[str, Any]], None], config: dict[str, Any], out_uri: str, *, name: str,
              storage_dir: str, scaling: TrainScaling, ray_settings: RaySettings | None) -> dict[str, Any]:
-    """Run ``loop`` on Ray Train workers and copy the checkpoint's files into ``out_dir``;
+    """Run ``loop`` on Ray Train workers and store the checkpoint's files under ``out_uri``;
     the numeric metrics of the last report."""
     outcome = fit_torch(loop, config, name=name, storage_dir=storage_dir, scaling=scaling, ray_settings=ray_settings)
     if outcome.checkpoint_dir is None:
         raise RuntimeError(f"training run {name} reported no checkpoint")
-    os.makedirs(out_dir, exist_ok=True)
     for item in sorted(os.listdir(outcome.checkpoint_dir)):
         if not item.startswith("."):
-            shutil.copyfile(os.path.join(outcome.checkpoint_dir, item), os.path.join(out_dir, item))
+            storage.write_file(storage.join(out_uri, item), os.path.join(outcome.checkpoint_dir, item))
     return {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))}
 
 

@@ -97,10 +97,12 @@ class TokenGeneratorNet(nn.Module):
         """(phone states, align logits (B, N, K), log1p-duration predictions (B, N), frame logits
         (B, T, K) with T = the longest total duration)."""
         states = self.encode(phones, profile)
+        return states, self.align_head(states), self.duration_head(states)[..., 0], self.frame_logits(states, durations)
+
+    def frame_logits(self, states: torch.Tensor, durations: torch.Tensor) -> torch.Tensor:
+        """(B, T, K) token logits of the phones laid out at ``durations`` (B, N) frames."""
         frames, position, valid = expand(states, durations)
-        x = self.frame_in(torch.cat([frames, position], dim=-1))
-        logits = self.token_head(self.decoder(x, valid))
-        return states, self.align_head(states), self.duration_head(states)[..., 0], logits
+        return self.token_head(self.decoder(self.frame_in(torch.cat([frames, position], dim=-1)), valid))
 
 
 def expand(states: torch.Tensor, durations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -182,9 +184,7 @@ class TokenGenerator:
         frames = torch.clamp(torch.round(torch.expm1(self.net.duration_head(states)[..., 0])), min=0).long()
         frames = frames * (ids != 0)
         frames[:, 0] = torch.where(frames.sum(dim=1) == 0, 1, frames[:, 0])  # never an empty output
-        grid, position, valid = expand(states, frames)
-        logits = self.net.token_head(self.net.decoder(self.net.frame_in(torch.cat([grid, position], -1)), valid))
-        tokens = logits.argmax(dim=-1).numpy().astype(np.int32)
+        tokens = self.net.frame_logits(states, frames).argmax(dim=-1).numpy().astype(np.int32)
         return [tokens[b, : int(frames[b].sum())] for b in range(len(phones))]
 
     def save(self, directory: str | Path) -> None:
