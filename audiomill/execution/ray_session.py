@@ -29,6 +29,7 @@ LOOPBACK = "127.0.0.1"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 RAY_CLUSTERS_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Ray reads it on import (``ray_constants.ENABLE_RAY_CLUSTER``); "0" keeps a loopback node IP."""
+TRAIN_POLL_ENV, TRAIN_POLL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25"
 _RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "ray._private")
 
 
@@ -80,6 +81,9 @@ def start_or_join(ray, settings: RaySettings) -> bool:  # noqa: ANN001 - the ray
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Ray Train's controller polls its workers every 2 s by default, so a short run waits up to
+    # 2 s after its last report; processes Ray starts inherit this (a set value is kept)
+    os.environ.setdefault(TRAIN_POLL_ENV, TRAIN_POLL_S)
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     main_thread = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None

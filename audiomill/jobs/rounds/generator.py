@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ from audiomill.execution.training import TrainScaling
 from audiomill.jobs.rounds.context import RoundContext
 from audiomill.jobs.rounds.models import beats_parent, register_once
 from audiomill.jobs.rounds.tasks import ORIGIN, TRUTH_LANGUAGE, TRUTH_TRANSCRIPT
-from audiomill.jobs.rounds.train import fit_into
+from audiomill.jobs.rounds.train import TrainJob
 from audiomill.models.generation import token_model as tm
 from audiomill.models.generation import token_training as tt
 from audiomill.models.generation.voices import ESPEAK_LANGUAGES
@@ -94,15 +93,13 @@ def _profiles(table: pa.Table) -> list[dict[str, str | None]]:
     return table.select(list(tm.PROFILE_FIELDS)).to_pylist()
 
 
-def generator_train_loop(config: dict[str, Any]) -> None:
-    """Runs on each Ray Train worker: rows ``rank::world``, gradients averaged under DDP."""
-    import ray.train
+def fit_generator(config: dict[str, Any], rank: int, world: int) -> tuple[dict[str, Any], Callable[[str], None]]:
+    """Runs on each Ray Train worker (``train.jobs_train_loop``): rows ``rank::world``, gradients
+    averaged under DDP."""
     import torch
     from ray.train.torch import prepare_model
 
     torch.set_num_threads(1)
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
     table = read_table(config["data"])
     torch.manual_seed(config["seed"])
     shape = tm.GeneratorShape(tuple(config["phones"]), config["codebook_size"], hidden=config["hidden"])
@@ -114,25 +111,20 @@ def generator_train_loop(config: dict[str, Any]) -> None:
                             seed=config["seed"] + rank)
     wrapped = prepare_model(generator.net, parallel_strategy="ddp" if world > 1 else None)
     losses = tt.fit(wrapped, generator.net, data[rank::world] or data, options)
-    metrics = {**{f"loss_{k}": v for k, v in losses.items()}, "rows": len(data), "workers": world}
-    if rank == 0:
-        with tempfile.TemporaryDirectory() as out:
-            generator.save(out)
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(out))
-    else:
-        ray.train.report(metrics)
+    return {**{f"loss_{k}": v for k, v in losses.items()}, "rows": len(data), "workers": world}, generator.save
 
 
-def train(ctx: RoundContext, seed_train: pa.Table, scratch: str) -> Summary:
-    """Train the candidate generator into the round's ``generator/``; the train marker's part."""
+def train_job(ctx: RoundContext, seed_train: pa.Table) -> tuple[TrainJob | None, Summary]:
+    """The candidate generator's Ray Train job (into the round's ``generator/``) and the train
+    marker's part; no job, and the reason, when it is not trained."""
     why = enabled(ctx)
     if why:
-        return {"skipped": why}
+        return None, {"skipped": why}
     from audiomill.models.tokenizer import SemanticTokenizer
 
     table, skipped = training_table(ctx, seed_train)
     if table.num_rows == 0:
-        return {"skipped": "no training rows with text and tokens", "rows_skipped": skipped}
+        return None, {"skipped": "no training rows with text and tokens", "rows_skipped": skipped}
     ctx.store.write_table(GEN_TRAIN, table)
     tokenizer = SemanticTokenizer.load(ctx.pinned.tokenizer, ctx.cfg.registry)
     g = ctx.cfg.generator
@@ -140,10 +132,9 @@ def train(ctx: RoundContext, seed_train: pa.Table, scratch: str) -> Summary:
               "phones": list(tt.vocabulary(table.column(PHONES).to_pylist())), "steps": g.steps,
               "codebook_size": tokenizer.codebook_size, "tokenizer": tokenizer.version,
               "batch_size": g.batch_size, "learning_rate": g.learning_rate, "warmup_steps": g.warmup_steps}
-    metrics = fit_into(generator_train_loop, config, ctx.store.uri(GEN_DIR),
-                       name=f"generator-round-{ctx.number:03d}", storage_dir=os.path.join(scratch, "ray-generator"),
-                       scaling=TrainScaling(num_workers=g.num_workers, use_gpu=g.use_gpu), ray_settings=ctx.ray)
-    return {"rows": table.num_rows, "rows_skipped": skipped, "label_digest": digest(table), "train_metrics": metrics}
+    job = TrainJob("generator", fit_generator, config, ctx.store.uri(GEN_DIR),
+                   TrainScaling(num_workers=g.num_workers, use_gpu=g.use_gpu))
+    return job, {"rows": table.num_rows, "rows_skipped": skipped, "label_digest": digest(table)}
 
 
 def _load(directory: str | None, tokenizer: str) -> tm.TokenGenerator | None:

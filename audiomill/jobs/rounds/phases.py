@@ -124,19 +124,22 @@ def _training_table(ctx: RoundContext, seed_train: pa.Table) -> pa.Table:
 
 
 def train(ctx: RoundContext) -> Summary:
-    """The next attribute heads, then (with a tokenizer) the next token generator, both on Ray Train."""
+    """The next attribute heads, then (with a tokenizer) the next token generator: one Ray Train run."""
     seed_train, _ = seed_tables(ctx.dataset, ctx.cfg, ctx.spec(), ctx.ray)
     table = _training_table(ctx, seed_train)
     ctx.store.write_table("train.parquet", table)
     data_uri = storage.local_path(ctx.store.uri("train.parquet"))
     if data_uri is None:
         raise ValueError("rounds train from a local dataset directory (s3:// datasets are not supported yet)")
+    jobs = [training.heads_job(data_uri, ctx.store.uri(files.MODEL_DIR), ctx.cfg.train)]
+    gen_job, generated = generator.train_job(ctx, seed_train)
+    jobs += [gen_job] if gen_job else []
     with tempfile.TemporaryDirectory(prefix="round-train-") as scratch:
-        metrics = training.train_heads(data_uri, ctx.store.uri(files.MODEL_DIR), ctx.cfg.train,
-                                       name=f"heads-round-{ctx.number:03d}", storage_dir=os.path.join(scratch, "ray"),
-                                       ray_settings=ctx.ray)
-        generated = generator.train(ctx, seed_train, scratch)
-    return {"rows": table.num_rows, "label_digest": training.label_digest(table), "train_metrics": metrics,
+        metrics = training.fit_jobs(jobs, name=f"train-round-{ctx.number:03d}", storage_dir=os.path.join(scratch, "ray"),
+                                    ray_settings=ctx.ray)
+    if gen_job:
+        generated["train_metrics"] = metrics["generator"]
+    return {"rows": table.num_rows, "label_digest": training.label_digest(table), "train_metrics": metrics["heads"],
             "generator": generated}
 
 

@@ -2,7 +2,8 @@
 
 The training table (features + labels) is written once to the round directory; every Ray Train
 worker reads it, takes rows ``rank::world``, and fits under DDP (gradients averaged). Rank 0
-saves the heads into the checkpoint Ray Train reports.
+saves the heads into the checkpoint Ray Train reports. The round's models (heads, generator)
+train in one Ray Train run when their worker shapes match (:func:`fit_jobs`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,51 +49,86 @@ def _options(config: dict[str, Any]) -> training.FitOptions:
                                seed=config["seed"])
 
 
-def heads_train_loop(config: dict[str, Any]) -> None:
-    """Runs on each Ray Train worker."""
-    import ray.train
+@dataclass(frozen=True)
+class TrainJob:
+    """One model the train phase fits on Ray Train.
+
+    ``fitter(config, rank, world)`` runs on every worker and returns (metrics, save): ``save(dir)``
+    writes the model's files, and rank 0 calls it. A module-level function, so workers import it.
+    """
+
+    name: str
+    fitter: Callable[[dict[str, Any], int, int], tuple[dict[str, Any], Callable[[str], None]]]
+    config: dict[str, Any]
+    out_uri: str
+    scaling: TrainScaling
+
+
+def fit_heads(config: dict[str, Any], rank: int, world: int) -> tuple[dict[str, Any], Callable[[str], None]]:
+    """The attribute heads on rows ``rank::world`` (gradients averaged under DDP)."""
     import torch
     from ray.train.torch import prepare_model
 
     torch.set_num_threads(1)
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
     x, y = arrays(read_table(config["data"]))
     mean, std = training.standardisation(x)
     options = _options(config)
     net = training.new_net(x.shape[1], options)
     wrapped = prepare_model(net, parallel_strategy="ddp" if world > 1 else None)
     loss = training.fit(wrapped, ((x - mean) / std)[rank::world], y[rank::world], options)
-    metrics = {"loss": loss, "rows": int(len(x)), "workers": world}
-    if rank == 0:
-        with tempfile.TemporaryDirectory() as out:
-            AttributeHeads(net, mean, std).save(out)
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(out))
-    else:
-        ray.train.report(metrics)
+    return {"loss": loss, "rows": int(len(x)), "workers": world}, AttributeHeads(net, mean, std).save
 
 
-def train_heads(data_uri: str, out_uri: str, settings: TrainSettings, *, name: str, storage_dir: str,
-                ray_settings: RaySettings | None) -> dict[str, Any]:
-    """Fit heads on ``data_uri`` with Ray Train; the heads' files end up under ``out_uri``."""
+def heads_job(data_uri: str, out_uri: str, settings: TrainSettings) -> TrainJob:
+    """Fit heads on ``data_uri``; their files end up under ``out_uri``."""
     config = {"data": data_uri, "epochs": settings.epochs, "hidden": settings.hidden,
               "learning_rate": settings.learning_rate, "weight_decay": settings.weight_decay, "seed": settings.seed}
-    return fit_into(heads_train_loop, config, out_uri, name=name, storage_dir=storage_dir,
-                    scaling=TrainScaling(num_workers=settings.num_workers, use_gpu=settings.use_gpu),
-                    ray_settings=ray_settings)
+    return TrainJob("heads", fit_heads, config, out_uri,
+                    TrainScaling(num_workers=settings.num_workers, use_gpu=settings.use_gpu))
 
 
-def fit_into(loop: Callable[[dict[str, Any]], None], config: dict[str, Any], out_uri: str, *, name: str,
-             storage_dir: str, scaling: TrainScaling, ray_settings: RaySettings | None) -> dict[str, Any]:
-    """Run ``loop`` on Ray Train workers and store the checkpoint's files under ``out_uri``;
-    the numeric metrics of the last report."""
-    outcome = fit_torch(loop, config, name=name, storage_dir=storage_dir, scaling=scaling, ray_settings=ray_settings)
-    if outcome.checkpoint_dir is None:
-        raise RuntimeError(f"training run {name} reported no checkpoint")
-    for item in sorted(os.listdir(outcome.checkpoint_dir)):
-        if not item.startswith("."):
-            storage.write_file(storage.join(out_uri, item), os.path.join(outcome.checkpoint_dir, item))
-    return {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))}
+def jobs_train_loop(config: dict[str, Any]) -> None:
+    """Runs on each Ray Train worker: every job in turn, one checkpoint with a folder per job."""
+    import ray.train
+
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    metrics: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as out:
+        for name, fitter, job_config in config["jobs"]:
+            job_metrics, save = fitter(job_config, rank, world)
+            metrics |= {f"{name}/{k}": v for k, v in job_metrics.items()}
+            if rank == 0:
+                os.makedirs(os.path.join(out, name))
+                save(os.path.join(out, name))
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(out) if rank == 0 else None)
+
+
+def fit_jobs(jobs: list[TrainJob], *, name: str, storage_dir: str,
+             ray_settings: RaySettings | None) -> dict[str, dict[str, Any]]:
+    """Fit ``jobs`` on Ray Train, one run per worker shape (jobs of the same scaling share one worker
+    group: starting one costs ~15-20 s on a 2-core box, more than a tiny round's training); each
+    job's files go to its ``out_uri``. The numeric metrics per job name."""
+    groups: dict[TrainScaling, list[TrainJob]] = {}
+    for job in jobs:
+        groups.setdefault(job.scaling, []).append(job)
+    out: dict[str, dict[str, Any]] = {}
+    for i, (scaling, members) in enumerate(groups.items()):
+        run = name if len(groups) == 1 else f"{name}-{i}"
+        config = {"jobs": [(job.name, job.fitter, job.config) for job in members]}
+        outcome = fit_torch(jobs_train_loop, config, name=run, storage_dir=os.path.join(storage_dir, run),
+                            scaling=scaling, ray_settings=ray_settings)
+        if outcome.checkpoint_dir is None:
+            raise RuntimeError(f"training run {run} reported no checkpoint")
+        for job in members:
+            files = os.path.join(outcome.checkpoint_dir, job.name)
+            for item in sorted(os.listdir(files)):
+                if not item.startswith("."):
+                    storage.write_file(storage.join(job.out_uri, item), os.path.join(files, item))
+            prefix = f"{job.name}/"
+            out[job.name] = {k[len(prefix):]: v for k, v in outcome.metrics.items()
+                             if k.startswith(prefix) and isinstance(v, (int, float))}
+    return out
 
 
 def evaluate(heads: AttributeHeads | None, table: pa.Table) -> dict[str, float]:
