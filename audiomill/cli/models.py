@@ -61,8 +61,9 @@ def list_models(registry: RegistryOption = "", as_json: JsonOption = False) -> N
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(Column("model", no_wrap=True), "created (UTC)", "stages", "parent", "size MB", "sha256",
-                  "metrics", title=f"models in {storage.redact(reg.root)}")
+    # ref and stages never shorten (an 80-column terminal fits them); the rest wraps
+    table = Table(Column("model", no_wrap=True), "created (UTC)", Column("stages", no_wrap=True), "parent", "size MB",
+                  "sha256", Column("metrics", overflow="fold"), title=f"models in {storage.redact(reg.root)}")
     for row in rows:
         table.add_row(row["ref"], _when(row["created_unix"]), ", ".join(row["stages"]),
                       str(row["parent"] or ""), f"{sum(f['bytes'] for f in row['files']) / 1e6:.1f}",

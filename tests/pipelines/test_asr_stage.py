@@ -4,6 +4,7 @@ and `clean` end to end with a registry model (local runner and Ray)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -232,6 +233,7 @@ def test_cli_missing_model_is_a_usage_error_naming_the_directory(asr_corpus, tmp
     missing = tmp_path / "no-such-whisper"
     result = subprocess.run([sys.executable, "-m", "audiomill", "clean", str(asr_corpus), "--out",
                              str(tmp_path / "o"), "--set", "asr.enabled=true", "--set", f"asr.model={missing}",
-                             "--dry-run"], capture_output=True, text=True, timeout=120)
+                             "--dry-run"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "COLUMNS": "400"})  # the error names a long tmp path unwrapped
     assert result.returncode == 2
     assert str(missing) in result.stderr and "ct2-transformers-converter" in result.stderr
