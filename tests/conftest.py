@@ -1,5 +1,4 @@
-"""Session fixtures shared by end-to-end tests: one demo corpus, one local Ray instance; and the
-collection order that lets 2 pytest workers finish together."""
+"""Session fixtures shared by end-to-end tests: one demo corpus, one local Ray instance."""
 
 from __future__ import annotations
 
@@ -8,19 +7,6 @@ from pathlib import Path
 import pytest
 
 from audiomill.testing.corpus import CorpusTruth, make_demo_corpus
-
-
-# the longest test files (measured 2026-12-03, 2 cores: 110-210 s each) start first, so under
-# `make test` (2 workers, a file per worker) no long file is left to run alone at the end
-LONG_FILES_FIRST = ("tests/rounds/test_round_e2e.py", "tests/jobs/test_tokenizer.py",
-                    "tests/models/test_pyannote_backend.py", "tests/execution/test_cluster_jobs.py",
-                    "tests/jobs/test_faults.py", "tests/curation/dedup/test_dedup_e2e.py")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
-    root = Path(str(config.rootpath))
-    items.sort(key=lambda item: rank.get(Path(str(item.path)).relative_to(root).as_posix(), len(rank)))
 
 
 @pytest.fixture(scope="session")
