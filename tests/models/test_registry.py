@@ -140,7 +140,7 @@ def test_models_cli_register_list_show_promote(tmp_path):
     assert [(r["ref"], r["stages"], r["metrics"]) for r in listed] == [("whisper-tiny@1", ["production"], {"wer": 0.25})]
     shown = runner.invoke(app, ["models", "show", "whisper-tiny@production", "--registry", root])
     assert shown.exit_code == 0 and "model.bin" in shown.output and "s3://d/r0" in shown.output
-    table = runner.invoke(app, ["models", "list", "--registry", root], env={"COLUMNS": "400"})  # long tmp paths
+    table = runner.invoke(app, ["models", "list", "--registry", root], env={"COLUMNS": "200"})
     assert "whisper-tiny@1" in table.output and "production" in table.output
     missing = runner.invoke(app, ["models", "show", "whisper-tiny@9", "--registry", root])
     assert missing.exit_code == 2 and "not in registry" in missing.output

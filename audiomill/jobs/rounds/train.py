@@ -99,8 +99,8 @@ def jobs_train_loop(config: dict[str, Any]) -> None:
             job_metrics, save = fitter(job_config, rank, world)
             metrics |= {f"{name}/{k}": v for k, v in job_metrics.items()}
             if rank == 0:
-                os.makedirs(os.path.join(out, name))
-                save(os.path.join(out, name))
+                os.makedirs(folder := os.path.join(out, name))
+                save(folder)
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(out) if rank == 0 else None)
 
 
@@ -116,7 +116,7 @@ def fit_jobs(jobs: list[TrainJob], *, name: str, storage_dir: str,
     for i, (scaling, members) in enumerate(groups.items()):
         run = name if len(groups) == 1 else f"{name}-{i}"
         config = {"jobs": [(job.name, job.fitter, job.config) for job in members]}
-        outcome = fit_torch(jobs_train_loop, config, name=run, storage_dir=os.path.join(storage_dir, run),
+        outcome = fit_torch(jobs_train_loop, config, name=run, storage_dir=storage_dir,
                             scaling=scaling, ray_settings=ray_settings)
         if outcome.checkpoint_dir is None:
             raise RuntimeError(f"training run {run} reported no checkpoint")
