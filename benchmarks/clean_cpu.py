@@ -79,6 +79,7 @@ class TreeSampler:
         self.samples = 0
         self._cpu_s: dict[tuple[int, float], float] = {}
         self._labels: dict[tuple[int, float], str] = {}
+        self._own_peak: dict[tuple[int, float], int] = {}  # each process's own peak RSS
 
     def sample(self) -> None:
         try:
@@ -98,6 +99,7 @@ class TreeSampler:
                     self._cpu_s[ident] = cpu.user + cpu.system
             except psutil.Error:  # exited between listing and reading, or a zombie
                 continue
+            self._own_peak[ident] = max(self._own_peak.get(ident, 0), info.rss)
             current.rss_bytes += info.rss
             current.pss_bytes += getattr(info, "pss", info.rss)
             current.by_process[label] = info.rss
@@ -110,7 +112,9 @@ class TreeSampler:
     def report(self) -> dict[str, Any]:
         top = sorted(self.peak.by_process.items(), key=lambda item: -item[1])[:8]
         cpu_top = sorted(((self._labels[i], s) for i, s in self._cpu_s.items()), key=lambda item: -item[1])[:8]
+        own = sorted(((self._labels[i], b) for i, b in self._own_peak.items()), key=lambda item: -item[1])[:8]
         return {"cpu_top_processes_s": {name: round(seconds, 2) for name, seconds in cpu_top},
+                "own_peak_rss_top_processes": {name: rss for name, rss in own},
                 "peak_rss_bytes": self.peak.rss_bytes, "peak_pss_bytes": self.peak_pss_bytes,
                 "peak_rss_top_processes": {name: rss for name, rss in top},
                 "max_processes": self.max_processes, "samples": self.samples,
@@ -259,6 +263,7 @@ def summarize(audio_s: float, result: dict[str, Any], cores: int) -> dict[str, A
             "cores": cores, "x_realtime_per_core": xrt / cores,
             "peak_rss_gib": result["measured"]["peak_rss_bytes"] / GIB,
             "peak_pss_gib": result["measured"]["peak_pss_bytes"] / GIB,
+            "own_peak_rss_top_processes": result["measured"]["own_peak_rss_top_processes"],
             "tree_cpu_s": result["measured"]["tree_cpu_s"],
             "x_realtime_per_cpu_s": audio_s / max(result["measured"]["tree_cpu_s"], 1e-9),
             "other_cpu_s": result["measured"]["other_cpu_s"]}
@@ -345,6 +350,8 @@ def _print_job_detail(runs: dict[str, dict[str, Any]]) -> None:
                 print(f"  {stage:<10} seconds {seconds:>8.2f} (summed over processes)")
         top = run["measured"]["peak_rss_top_processes"]
         print("  RSS at the peak sample (MiB): " + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in top.items()))
+        own = run["measured"]["own_peak_rss_top_processes"]
+        print("  each process's own peak RSS (MiB): " + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in own.items()))
         cpu = run["measured"]["cpu_top_processes_s"]
         print("  CPU seconds by process: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
 
@@ -355,7 +362,12 @@ def _print_memory(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
           f"{big['audio_hours']:.2f} h {big['peak_rss_gib']:.2f} GiB, ratio {growth:.2f} "
           f"(target: flat, <= {FLAT_RATIO_MAX}): {_verdict(growth <= FLAT_RATIO_MAX)}; "
           f"under {TARGET_PEAK_GIB:.0f} GiB: {_verdict(big['peak_rss_gib'] < TARGET_PEAK_GIB)}")
-    return {"peak_rss_ratio_big_vs_long": growth}
+    worker = {name: max(run["own_peak_rss_top_processes"].values(), default=0) for name, run in
+              (("small", small), ("big", big))}
+    print(f"largest single process's own peak RSS: {worker['small'] / 2**30:.2f} GiB at {small['audio_hours']:.2f} h, "
+          f"{worker['big'] / 2**30:.2f} GiB at {big['audio_hours']:.2f} h, ratio {worker['big'] / max(worker['small'], 1):.2f}")
+    return {"peak_rss_ratio_big_vs_long": growth,
+            "largest_process_peak_ratio_big_vs_long": worker["big"] / max(worker["small"], 1)}
 
 
 # ----------------------------------------------------------------------------- main

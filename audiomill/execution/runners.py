@@ -23,6 +23,7 @@ import pyarrow as pa
 from audiomill.config import RunnerConfig
 from audiomill.curation.dedup.edges import local_edges
 from audiomill.curation.dedup.search import EdgeSearch
+from audiomill.execution.memory import release_free_memory, use_returning_allocator
 from audiomill.execution.ray_session import RaySettings, ray_session
 from audiomill.pipelines.base import Stage
 from audiomill.pipelines.clean import PART_URI, LoadPartStage
@@ -35,14 +36,19 @@ def _descriptor(uri: str) -> pa.Table:
 
 
 class StageChain:
-    """Several stages applied in order to one batch; one instance per Ray actor or process."""
+    """Several stages applied in order to one batch; one instance per Ray actor or process.
+
+    A part's memory goes back to the OS when the part is done (``execution/memory.py``), so a
+    worker waiting for its next part does not hold the last one's peak."""
 
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = list(stages)
+        use_returning_allocator()
 
     def __call__(self, table: pa.Table) -> pa.Table:
         for stage in self.stages:
             table = stage(table)
+        release_free_memory()
         return table
 
 

@@ -48,7 +48,7 @@ class SegmentStage(Stage):
             schema.START_S: pa.array(starts, pa.float64()),
             schema.END_S: pa.array(ends, pa.float64()),
             schema.VAD_SEGMENT_SPEECH_RATIO: pa.array(ratios, pa.float64()),
-            schema.AUDIO: pa.array(audio_slices, pa.large_binary()),
+            schema.AUDIO: audio_slices,
         }
         for source_list, per_segment in schema.SPAN_LIST_COLUMNS.items():  # e.g. diar_speakers
             if source_list in table.column_names:
@@ -71,14 +71,21 @@ def _spread_timings(segments: pa.Table, copies: np.ndarray) -> pa.Table:
 
 
 def _slice_audio(audio: pa.Array, source_rows: np.ndarray, starts_s: np.ndarray,
-                 ends_s: np.ndarray) -> list[bytes]:
-    """PCM bytes of each segment, cut from its source's float32 audio."""
-    first = np.round(starts_s * schema.SAMPLE_RATE).astype(np.int64) * 4
-    stop = np.round(ends_s * schema.SAMPLE_RATE).astype(np.int64) * 4
-    buffers: dict[int, memoryview] = {}
-    slices = []
-    for row, a, b in zip(source_rows.tolist(), first.tolist(), stop.tolist()):
-        if row not in buffers:
-            buffers[row] = memoryview(audio[row].as_buffer())
-        slices.append(bytes(buffers[row][a:b]))
-    return slices
+                 ends_s: np.ndarray) -> pa.Array:
+    """A large_binary column of each segment's PCM bytes, cut from its source's float32 audio
+    (a span past the end of its source is cut short there).
+
+    The slices are views of the sources' data buffer, gathered by one ``np.concatenate``: one copy
+    of the segment audio, where ``bytes`` per slice and then ``pa.array`` made two (the stage's
+    peak memory was 3.4x its output on a 35-minute part)."""
+    _, offsets_buffer, data_buffer = audio.buffers()
+    row_offsets = np.frombuffer(offsets_buffer, np.int64)[audio.offset:audio.offset + len(audio) + 1]
+    base = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    begin, limit = row_offsets[:-1][source_rows], np.diff(row_offsets)[source_rows]
+    stop = np.minimum(np.round(ends_s * schema.SAMPLE_RATE).astype(np.int64) * 4, limit)
+    first = np.minimum(np.round(starts_s * schema.SAMPLE_RATE).astype(np.int64) * 4, stop)
+    sizes = stop - first
+    offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    pieces = [base[b + a: b + z] for b, a, z in zip(begin.tolist(), first.tolist(), stop.tolist())]
+    data = np.concatenate(pieces) if pieces else np.zeros(0, np.uint8)
+    return pa.Array.from_buffers(pa.large_binary(), len(sizes), [None, pa.py_buffer(offsets), pa.py_buffer(data)])

@@ -56,3 +56,22 @@ def test_pcm_views_of_a_single_chunk_share_its_buffer() -> None:
     assert first.ctypes.data == column.buffers()[2].address
     two_chunks = pa.chunked_array([column, column])
     assert [v.tolist() for v in pcm_views(two_chunks)] == [list(range(6)), [1, 1], list(range(6)), [1, 1]]
+
+
+def test_segment_slices_equal_bytes_slices_of_their_source_in_one_copy() -> None:
+    """The segment stage's gather (one copy) cuts what ``bytes`` of each slice cut, including a
+    span past its source's end, an empty span, a null source and an array that starts at an offset."""
+    from audiomill.pipelines.segment import _slice_audio
+
+    rng = np.random.default_rng(1)
+    sources = [rng.standard_normal(1600).astype(np.float32), None, rng.standard_normal(800).astype(np.float32)]
+    column = pa.concat_arrays([pcm_column([np.ones(3, np.float32)]), pcm_column(sources)])[1:]  # offset 1
+    rows = np.array([0, 0, 2, 2, 2])
+    starts = np.array([0.0, 0.05, 0.0, 0.03, 0.04])
+    ends = np.array([0.02, 0.2, 0.01, 0.03, 0.06])  # row 0's second span and row 2's last run past the end
+    cut = _slice_audio(column, rows, starts, ends)
+    cut.validate(full=True)
+    expected = [sources[r].tobytes()[int(round(a * 16000)) * 4:int(round(b * 16000)) * 4]
+                for r, a, b in zip(rows, starts, ends)]
+    assert cut.to_pylist() == expected
+    assert [len(e) for e in expected] == [1280, (1600 - 800) * 4, 640, 0, (800 - 640) * 4]  # clamped at the ends
