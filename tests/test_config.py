@@ -12,7 +12,7 @@ def test_defaults_are_valid_and_sensible():
     cfg = load_config()
     assert cfg == CleanConfig()
     assert cfg.vad.threshold == 0.5
-    assert cfg.ingest.part_size == 4
+    assert cfg.ingest.part_target_bytes == 16 * 1024**2 and cfg.ingest.part_size == 1000  # bytes size parts
     assert "*.wav" in cfg.ingest.include
     assert cfg.vad.max_segment_s >= 2 * cfg.vad.min_segment_s
     assert cfg.runner.kind == "auto"

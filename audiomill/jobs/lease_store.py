@@ -3,9 +3,15 @@
 Every operation is conditional on a *version* (local: sha256 of the content; S3: the ETag), so a
 writer only ever replaces or deletes the exact lease it read:
 
-- local: ``create`` links a complete temp file to the name (``os.link`` fails if it exists);
-  ``replace`` renames the current file away (only one renamer can win), checks it was the version
-  expected (else puts it back), then creates the new one. Atomic on POSIX local disks and NFSv3+.
+- local: every change (create, replace, delete) holds an exclusive ``flock`` on the lease's
+  directory, so its check and its write are one step for every process on the machine; readers
+  take no lock (``os.link`` and ``os.replace`` never show a half-written file). ``create`` links a
+  complete temp file to the name (``os.link`` fails if it exists); ``replace`` checks the version
+  and renames a complete temp file over the name. Replacing used to rename the
+  file away, check it, and link it back when it was not the expected version; in that moment
+  another racer's ``create`` could succeed, and two runs both held the lock
+  (``test_of_many_racing_runs_exactly_one_wins`` failed 1 run in 6). Where the directory cannot be
+  locked (some network filesystems), the same steps run unguarded.
 - S3: ``create`` is ``PutObject(IfNoneMatch='*')``, ``replace`` is ``PutObject(IfMatch=etag)``,
   ``delete`` is ``DeleteObject(IfMatch=etag)`` (AWS S3 since 2024, MinIO, moto 5). A store that
   ignores these headers would make the lock advisory; ``create`` reads its object back and fails
@@ -15,9 +21,11 @@ writer only ever replaces or deletes the exact lease it read:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from typing import Protocol
 
 from botocore.exceptions import ClientError
@@ -55,6 +63,7 @@ def _version(data: bytes) -> str:
 class LocalLeaseStore:
     def __init__(self, path: str) -> None:
         self.path = path
+        self.parent = os.path.dirname(os.path.abspath(path))
 
     def _read_file(self, path: str) -> bytes | None:
         try:
@@ -63,55 +72,56 @@ class LocalLeaseStore:
         except FileNotFoundError:
             return None
 
-    def create(self, data: bytes) -> str | None:
-        parent = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{os.path.basename(self.path)}.{uuid.uuid4().hex}.tmp")
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """An exclusive flock on the lease's directory while a change checks and writes."""
+        os.makedirs(self.parent, exist_ok=True)
+        fd = os.open(self.parent, os.O_RDONLY)
+        try:
+            with contextlib.suppress(OSError):  # a filesystem without flock: unguarded
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def _temp_file(self, data: bytes) -> str:
+        tmp = os.path.join(self.parent, f".{os.path.basename(self.path)}.{uuid.uuid4().hex}.tmp")
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        try:
-            os.link(tmp, self.path)  # atomic create-if-absent, and readers never see it half-written
-            return _version(data)
-        except FileExistsError:
-            return None
-        finally:
-            os.remove(tmp)
+        return tmp
+
+    def create(self, data: bytes) -> str | None:
+        with self._guard():
+            tmp = self._temp_file(data)
+            try:
+                os.link(tmp, self.path)  # create-if-absent, and readers never see it half-written
+                return _version(data)
+            except FileExistsError:
+                return None
+            finally:
+                os.remove(tmp)
 
     def read(self) -> tuple[bytes, str] | None:
         data = self._read_file(self.path)
         return None if data is None else (data, _version(data))
 
-    def _take_away(self, version: str) -> str | None:
-        """Rename the object away if it is at ``version``: the moved path, else None."""
-        moved = f"{self.path}.{uuid.uuid4().hex}.old"
-        try:
-            os.rename(self.path, moved)
-        except FileNotFoundError:
-            return None
-        data = self._read_file(moved)
-        if data is not None and _version(data) == version:
-            return moved
-        with contextlib.suppress(FileExistsError):  # not the one we meant: put it back
-            os.link(moved, self.path)
-        os.remove(moved)
-        return None
+    def _is_at(self, version: str) -> bool:
+        current = self.read()
+        return current is not None and current[1] == version
 
     def replace(self, version: str, data: bytes) -> str | None:
-        current = self.read()
-        if current is None or current[1] != version:
-            return None
-        moved = self._take_away(version)
-        if moved is None:
-            return None
-        os.remove(moved)
-        return self.create(data)
+        with self._guard():
+            if not self._is_at(version):
+                return None
+            os.replace(self._temp_file(data), self.path)  # atomic: readers see the old or the new
+            return _version(data)
 
     def delete(self, version: str) -> None:
-        moved = self._take_away(version)
-        if moved is not None:
-            os.remove(moved)
+        with self._guard():
+            if self._is_at(version):
+                os.remove(self.path)
 
 
 class S3LeaseStore:

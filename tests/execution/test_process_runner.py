@@ -71,7 +71,7 @@ def test_processes_runner_gives_the_in_process_bytes(demo_corpus, demo_dataset, 
     local_out, local_manifest = demo_dataset
     out = tmp_path / "dataset"
     cfg = load_config(inputs=[str(demo_corpus.root)], output=str(out),
-                      overrides=["runner.kind=processes", "runner.num_cpus=2"])
+                      overrides=["runner.kind=processes", "runner.num_cpus=2", "ingest.part_size=4"])
     assert isinstance(make_runner(cfg.runner, parts=5), ProcessRunner)
     manifest = run_clean(cfg).to_dict()
     assert manifest["counts"]["parts"] > 1  # more than one worker had work
