@@ -49,7 +49,7 @@ TARGET_RATIO = 2.0  # audiomill x realtime / multiprocessing.Pool(2) x realtime,
 TARGET_XRT_PER_CORE = 250.0
 TARGET_OVERHEAD_S = 5.0
 TARGET_PEAK_GIB = 4.0
-FLAT_RATIO_MAX = 1.25  # big-corpus peak / small-corpus peak still counted as "flat"
+FLAT_RATIO_MAX = 1.2  # big-corpus peak / small-corpus peak still counted as "flat" (issue 12: +-20%)
 
 
 # ----------------------------------------------------------------------------- measuring
