@@ -7,11 +7,11 @@ writer only ever replaces or deletes the exact lease it read:
   directory, so its check and its write are one step for every process on the machine; readers
   take no lock (``os.link`` and ``os.replace`` never show a half-written file). ``create`` links a
   complete temp file to the name (``os.link`` fails if it exists); ``replace`` checks the version
-  and renames a complete temp file over the name. Replacing used to rename the
-  file away, check it, and link it back when it was not the expected version; in that moment
-  another racer's ``create`` could succeed, and two runs both held the lock
-  (``test_of_many_racing_runs_exactly_one_wins`` failed 1 run in 6). Where the directory cannot be
-  locked (some network filesystems), the same steps run unguarded.
+  and renames a complete temp file over the name. Replacing used to rename the file away, check
+  it, and link it back when it was not the expected version; in that moment another racer's
+  ``create`` could succeed, and two runs both held the lock
+  (``test_of_many_racing_runs_exactly_one_wins`` failed 1 run in 6). Where the directory cannot
+  be locked (some network filesystems), the same steps run unguarded.
 - S3: ``create`` is ``PutObject(IfNoneMatch='*')``, ``replace`` is ``PutObject(IfMatch=etag)``,
   ``delete`` is ``DeleteObject(IfMatch=etag)`` (AWS S3 since 2024, MinIO, moto 5). A store that
   ignores these headers would make the lock advisory; ``create`` reads its object back and fails
@@ -115,7 +115,12 @@ class LocalLeaseStore:
         with self._guard():
             if not self._is_at(version):
                 return None
-            os.replace(self._temp_file(data), self.path)  # atomic: readers see the old or the new
+            tmp = self._temp_file(data)
+            try:
+                os.replace(tmp, self.path)  # atomic: readers see the old lease or the new one
+            except OSError:
+                os.remove(tmp)
+                raise
             return _version(data)
 
     def delete(self, version: str) -> None:

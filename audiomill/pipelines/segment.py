@@ -83,7 +83,7 @@ def _slice_audio(audio: pa.Array, source_rows: np.ndarray, starts_s: np.ndarray,
     base = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     begin, limit = row_offsets[:-1][source_rows], np.diff(row_offsets)[source_rows]
     stop = np.minimum(np.round(ends_s * schema.SAMPLE_RATE).astype(np.int64) * 4, limit)
-    first = np.minimum(np.round(starts_s * schema.SAMPLE_RATE).astype(np.int64) * 4, stop)
+    first = np.clip(np.round(starts_s * schema.SAMPLE_RATE).astype(np.int64) * 4, 0, stop)
     sizes = stop - first
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     pieces = [base[b + a: b + z] for b, a, z in zip(begin.tolist(), first.tolist(), stop.tolist())]
