@@ -69,7 +69,7 @@ def test_segment_slices_equal_bytes_slices_of_their_source_in_one_copy() -> None
     rows = np.array([0, 0, 2, 2, 2])
     starts = np.array([0.0, 0.05, 0.0, 0.03, 0.04])
     ends = np.array([0.02, 0.2, 0.01, 0.03, 0.06])  # row 0's second span and row 2's last run past the end
-    cut = _slice_audio(column, rows, starts, ends)
+    cut = _slice_audio(pa.chunked_array([column]), rows, starts, ends)
     cut.validate(full=True)
     expected = [sources[r].tobytes()[int(round(a * 16000)) * 4:int(round(b * 16000)) * 4]
                 for r, a, b in zip(rows, starts, ends)]
