@@ -20,6 +20,22 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def caused_by_interrupt(err: BaseException) -> bool:
+    """Whether Ctrl-C/SIGTERM lies in ``err``'s cause chain.
+
+    A signal that lands while an extension module initialises comes out as that module's
+    ``ImportError`` raised from the ``KeyboardInterrupt`` (onnxruntime's pybind11 init does this):
+    it is an interrupt, not a job failure.
+    """
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def usage_error(message: str) -> typer.Exit:
     """Print ``error: message`` (secrets redacted) to stderr and return the exit to raise."""
     err_console.print(f"[red]error:[/red] {escape(storage.redact(message))}")

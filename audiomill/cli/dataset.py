@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from audiomill import storage
-from audiomill.cli.console import (EXIT_FAILED, EXIT_INTERRUPTED, INTERRUPTED, console, err_console, failure,
-                                   usage_error)
+from audiomill.cli.console import (EXIT_FAILED, EXIT_INTERRUPTED, INTERRUPTED, caused_by_interrupt, console,
+                                   err_console, failure, usage_error)
 from audiomill.cli.render import print_plan, print_policy_report, print_summary, stdout_to_stderr
 from audiomill.config import CleanConfig, ConfigError, load_config
 from audiomill.jobs.lock import OutputLockedError
@@ -116,15 +116,21 @@ def _run_reporting_failure(job, cfg: CleanConfig, as_json: bool) -> Manifest:  #
         with drop_driver_lines(), RichJobProgress(console) as progress:
             return job(progress)
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (cli.app turns it into KeyboardInterrupt)
-        err_console.print(INTERRUPTED)
-        raise typer.Exit(EXIT_INTERRUPTED) from err
+        raise _interrupted() from err
     except OutputLockedError as err:  # refused at start: another run writes this output
         raise usage_error(str(err)) from err
     except Exception as err:  # noqa: BLE001 - report any job failure as exit 1 with its message
+        if caused_by_interrupt(err):
+            raise _interrupted() from err
         trace = "".join(traceback.format_exception(err))
         logging.getLogger("audiomill").debug("job failed: %s", storage.mask_secrets(trace, *cfg.inputs, cfg.output))
         err_console.print(f"[red]job failed:[/red] {describe_failure(err, cfg)}")
         raise typer.Exit(EXIT_FAILED) from err
+
+
+def _interrupted() -> typer.Exit:
+    err_console.print(INTERRUPTED)
+    return typer.Exit(EXIT_INTERRUPTED)
 
 
 def describe_failure(err: BaseException, cfg: CleanConfig) -> str:

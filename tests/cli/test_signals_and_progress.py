@@ -55,3 +55,29 @@ def test_a_signal_stops_the_job_with_exit_130_and_a_resume_hint(tmp_path: Path, 
     assert process.returncode == 130, stderr
     assert "interrupted — rerun the same command to resume" in stderr
     assert "SIGTERM received" not in stderr and "Traceback" not in stderr
+
+
+def _import_cut_by_ctrl_c() -> None:
+    """What onnxruntime's extension import raises when Ctrl-C lands during its initialisation."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as err:
+        raise ImportError("initialization failed") from err
+
+
+def test_an_import_cut_short_by_ctrl_c_counts_as_an_interrupt_not_a_failure(capsys):
+    import typer
+
+    from audiomill.cli.console import caused_by_interrupt
+    from audiomill.cli.dataset import _run_reporting_failure
+    from audiomill.config import CleanConfig
+
+    with pytest.raises(ImportError) as info:
+        _import_cut_by_ctrl_c()
+    assert caused_by_interrupt(info.value)
+    assert not caused_by_interrupt(ImportError("no module named onnx"))
+    with pytest.raises(typer.Exit) as stopped:
+        _run_reporting_failure(lambda progress: _import_cut_by_ctrl_c(), CleanConfig(inputs=["in"], output="out"),
+                               as_json=True)
+    assert stopped.value.exit_code == 130
+    assert "interrupted — rerun the same command to resume" in capsys.readouterr().err
