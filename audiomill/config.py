@@ -79,6 +79,9 @@ class VadConfig(_Section):
     merge_gap_s: float = Field(0.5, ge=0, description="segments closer than this are merged")
     min_segment_s: float = Field(1.0, gt=0, description="shorter segments are dropped")
     max_segment_s: float = Field(30.0, gt=0, description="longer speech splits at the quietest point")
+    graph: Literal["gemm", "stock"] = Field(
+        "gemm", description="gemm: silero's graph with its convolutions as matrix products (~3x faster, "
+        "probabilities equal to ~1e-5); stock: the shipped graph as it is")
 
     @model_validator(mode="after")
     def _check_lengths(self) -> "VadConfig":

@@ -134,24 +134,41 @@ BENIGN_DRIVER_LINES = (b"has constructor arguments in the object store and max_r
 @contextlib.contextmanager
 def drop_driver_lines(needles: tuple[bytes, ...] = BENIGN_DRIVER_LINES) -> Iterator[None]:
     """While the block runs, copy this process's stderr (fd 2) through, minus lines holding one of
-    ``needles``. Only exact known lines are dropped; every other error still reaches the user."""
+    ``needles``. Only exact known lines are dropped; every other error still reaches the user.
+
+    Leaving does not wait for the pipe's end: child processes started inside the block (pool
+    workers, Ray's raylet) inherited its write end and may outlive the block, and waiting for them
+    cost 2 s at the end of every job. A marker line written last tells when everything this
+    process wrote has been copied; the pump then keeps copying the children's lines until they
+    close the pipe.
+    """
     import sys
+    import uuid
 
     sys.stderr.flush()
     read_fd, write_fd = os.pipe()
     saved = os.dup(2)
     os.dup2(write_fd, 2)
     os.close(write_fd)
+    marker = f"audiomill-stderr-drained-{uuid.uuid4().hex}\n".encode()
+    drained = threading.Event()
 
     def pump() -> None:
-        with os.fdopen(read_fd, "rb") as source:
-            for line in source:
-                if any(needle in line for needle in needles):
-                    continue
-                try:
-                    os.write(saved, line)
-                except OSError:
-                    return
+        try:
+            with os.fdopen(read_fd, "rb") as source:
+                for line in source:
+                    if line.endswith(marker):  # a partial line written just before the marker
+                        line = line[:-len(marker)]
+                        drained.set()
+                    if not line or any(needle in line for needle in needles):
+                        continue
+                    try:
+                        os.write(saved, line)
+                    except OSError:
+                        return
+        finally:
+            drained.set()
+            os.close(saved)
 
     thread = threading.Thread(target=pump, name="audiomill-stderr", daemon=True)
     thread.start()
@@ -159,7 +176,8 @@ def drop_driver_lines(needles: tuple[bytes, ...] = BENIGN_DRIVER_LINES) -> Itera
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(saved, 2)  # closes the pipe's last write end held by this process: the pump ends
-        thread.join(timeout=2.0)
-        if not thread.is_alive():
-            os.close(saved)
+        try:
+            os.write(2, marker)
+        finally:
+            os.dup2(saved, 2)
+            drained.wait(timeout=2.0)

@@ -61,7 +61,7 @@ def clean_stages(cfg: CleanConfig, fingerprint: str, policy: Policy | None,
     return [
         ProvenanceStage(cfg.ingest, cfg.provenance),  # first: a disallowed license costs no decode
         DecodeStage(cfg.decode),
-        VadStage(cfg.vad),
+        VadStage(cfg.vad, cache_dir=cfg.models.cache_dir),
         *([DiarizeStage(cfg.diarize)] if cfg.diarize.enabled else []),  # cuts spans per speaker
         SegmentStage(),
         QualityStage(),

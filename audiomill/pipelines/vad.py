@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from audiomill import schema
 from audiomill.config import VadConfig
-from audiomill.models.vad import FRAME_S, SileroVad
+from audiomill.models.vad import DEFAULT_CACHE_DIR, FRAME_S, SileroVad
 from audiomill.pipelines.base import Resources, Stage, with_rejects
 from audiomill.models.speech_spans import SpanResult, speech_spans
 from audiomill.pipelines.quality import pcm_views
@@ -27,14 +27,15 @@ class VadStage(Stage):
     adds = frozenset({schema.VAD_STARTS_S, schema.VAD_ENDS_S, schema.VAD_SPEECH_RATIO,
                       schema.VAD_SEGMENT_SPEECH_RATIOS})
 
-    def __init__(self, cfg: VadConfig, model_path: str | None = None) -> None:
+    def __init__(self, cfg: VadConfig, model_path: str | None = None, cache_dir: str = DEFAULT_CACHE_DIR) -> None:
         super().__init__()
         self.cfg = cfg
         self.model_path = model_path
+        self.cache_dir = cache_dir
         self.model: SileroVad | None = None
 
     def setup(self) -> None:
-        self.model = SileroVad(self.model_path, threads=1)
+        self.model = SileroVad(self.model_path, threads=1, graph=self.cfg.graph, cache_dir=self.cache_dir)
 
     def process(self, table: pa.Table) -> pa.Table:
         assert self.model is not None, "setup() not called"
