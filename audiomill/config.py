@@ -101,11 +101,12 @@ class ShardConfig(_Section):
 class RunnerConfig(_Section):
     """Where stages run. ``ray`` starts (or joins) Ray; ``local`` runs in this process;
     ``processes`` runs parts on a pool of worker processes on this machine, without Ray (the fast
-    path for a job that fits one machine: Ray's start and its own processes cost ~12 s on a small
-    box); ``auto`` (default) runs in this process when no ``address`` is set and the job has at
-    most one part, else on Ray. One part is one worker's work, so starting Ray would buy nothing
-    there; the outputs are the same bytes on every runner (``test_clean_e2e``,
-    ``test_process_runner``)."""
+    path for a job that fits one machine: Ray's start and its own processes cost ~10 s on a small
+    box); ``auto`` (default), when no ``address`` is set, runs a job of at most one part in this
+    process, one of at most ``auto_processes_max_bytes`` of input on the processes runner, and a
+    bigger one on a local Ray, whose Ray Data dedup edge search keeps the driver's memory bounded
+    at any scale; with an ``address`` it runs on that Ray cluster. The outputs are the same bytes
+    on every runner (``test_clean_e2e``, ``test_process_runner``)."""
 
     kind: Literal["auto", "ray", "local", "processes"] = "auto"
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all")
@@ -115,6 +116,9 @@ class RunnerConfig(_Section):
     actor_cpus: float = Field(1.0, gt=0, description="CPUs each CPU-stage actor reserves")
     actor_memory_bytes: int | None = Field(None, gt=0, description="memory each actor reserves (Ray "
                                                                     "schedules by it); null = none")
+    auto_processes_max_bytes: int = Field(
+        1024**3, ge=0, description="auto: jobs with this much input or less (all parts, done or not) run on "
+        "the processes runner; 1 GiB is ~14 h of 16 kHz FLAC, well below dedup.ray_min_segments")
 
 
 class CrawlConfig(_Section):

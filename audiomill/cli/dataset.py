@@ -44,9 +44,11 @@ def clean(
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a config value, e.g. --set vad.threshold=0.6 (repeatable).")] = None,
     runner: Annotated[Optional[str], typer.Option(help="auto (default: in process for a job of one part, "
-                                                       "else Ray), ray, local (in process), or processes "
-                                                       "(a pool of worker processes, no Ray start: "
-                                                       "the fast path for a job on one machine).")] = None,
+                                                       "processes up to runner.auto_processes_max_bytes "
+                                                       "of input (1 GiB), else Ray; Ray whenever "
+                                                       "--address is given), ray, local (in process), or "
+                                                       "processes (a pool of worker processes, no Ray "
+                                                       "start: the fast path on one machine).")] = None,
     cpus: CpusOption = None,
     gpus: Annotated[Optional[float], typer.Option(help="Run ASR on CUDA with this many GPUs per actor "
                                                        "(0.25 puts 4 actors on a card).")] = None,

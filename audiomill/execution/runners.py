@@ -237,19 +237,27 @@ def _gpu_pool_size(cluster: dict[str, float], gpus_per_actor: float, parts: int)
     return max(1, min(parts, int(available / gpus_per_actor + 1e-9)))
 
 
-def effective_kind(cfg: RunnerConfig, parts: int) -> str:
-    """``cfg.kind`` with ``auto`` decided: local for a job of at most one part and no Ray address.
-    (All parts, not only those left to run: a resumed big job still dedups on Ray Data.)"""
+def effective_kind(cfg: RunnerConfig, parts: int, input_bytes: int | None = None) -> str:
+    """``cfg.kind`` with ``auto`` decided (see ``RunnerConfig``): with no Ray address, local for
+    at most one part, processes up to ``auto_processes_max_bytes`` of input (None: unknown, so
+    Ray), else Ray. Counts all parts, not only those left to run, so a resumed job runs where it
+    started and a big one still dedups on Ray Data."""
     if cfg.kind != "auto":
         return cfg.kind
-    return "local" if cfg.address is None and parts <= 1 else "ray"
+    if cfg.address is not None:
+        return "ray"
+    if parts <= 1:
+        return "local"
+    if input_bytes is not None and input_bytes <= cfg.auto_processes_max_bytes:
+        return "processes"
+    return "ray"
 
 
 Runner = LocalRunner | ProcessRunner | RayRunner
 
 
-def make_runner(cfg: RunnerConfig, dedup_min_rows: int = 0, parts: int = 2) -> Runner:
-    kind = effective_kind(cfg, parts)
+def make_runner(cfg: RunnerConfig, dedup_min_rows: int = 0, parts: int = 2, input_bytes: int | None = None) -> Runner:
+    kind = effective_kind(cfg, parts, input_bytes)
     if kind == "ray":
         return RayRunner(cfg, dedup_min_rows)
     if kind == "processes":

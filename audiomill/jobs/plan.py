@@ -10,6 +10,8 @@ import json
 import logging
 from dataclasses import dataclass
 
+import pyarrow.compute as pc
+
 from audiomill import ingest, layout, schema, storage
 from audiomill.formats.tables import write_table
 from audiomill.manifest import PartStats
@@ -24,6 +26,7 @@ class PartPlan:
     fingerprint: str
     sources: int
     done_stats: PartStats | None  # stats from a valid done marker, None if the part must run
+    source_bytes: int = 0  # the part's input bytes (sources of unknown size count 0)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class Plan:
     @property
     def sources(self) -> int:
         return sum(p.sources for p in self.parts)
+
+    @property
+    def source_bytes(self) -> int:
+        return sum(p.source_bytes for p in self.parts)
 
     @property
     def todo(self) -> list[PartPlan]:
@@ -60,7 +67,8 @@ def plan_parts(inputs: list[str], ingest_cfg, output: str, fingerprint: str,  # 
         done = read_marker(output, part_id, fingerprint, part_fingerprint)
         if done is None and write:
             write_table(uri, table, compression=None)
-        parts.append(PartPlan(part_id, uri, part_fingerprint, table.num_rows, done))
+        size = pc.sum(pc.fill_null(table[schema.SOURCE_BYTES], 0)).as_py() or 0
+        parts.append(PartPlan(part_id, uri, part_fingerprint, table.num_rows, done, size))
     return Plan(parts, listing)
 
 
