@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 from audiomill.schema import SAMPLE_RATE
 
@@ -50,6 +49,9 @@ def power_spectrogram(audio: np.ndarray, opts: FingerprintOptions = DEFAULT_OPTI
     """Power (linear) of the fmin..fmax bins, shape (frames, bins), float32."""
     audio = np.asarray(audio, dtype=np.float32)
     if opts.decimate > 1:
+        import scipy.signal  # here, not at the top: the driver imports this module for its constants only,
+        # and scipy.signal costs ~0.5 s to import (it scrapes its docstrings)
+
         audio = scipy.signal.upfirdn(_decimation_filter(opts.decimate), audio, 1, opts.decimate)
         audio = audio[_DECIMATION_TAPS // (2 * opts.decimate):].astype(np.float32, copy=False)
     rate = SAMPLE_RATE / opts.decimate
@@ -141,5 +143,7 @@ def _window(n: int) -> np.ndarray:
 def _decimation_filter(factor: int) -> np.ndarray:
     """Low-pass FIR for decimation (31 taps, Kaiser 6: ~60 dB stop band); odd length, centred."""
     if factor not in _FILTERS:
+        import scipy.signal
+
         _FILTERS[factor] = scipy.signal.firwin(_DECIMATION_TAPS, 1.0 / factor, window=("kaiser", 6.0)).astype(np.float32)
     return _FILTERS[factor]
