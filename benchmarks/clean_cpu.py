@@ -16,8 +16,9 @@ fresh subprocess, per corpus:
 Plus ``audiomill clean`` of a single 2 s file: the fixed overhead on Ray, and the small-job fast
 path (``runner.kind=auto``, the default, runs a one-part job in process). Runs are repeated ``--repeat``
 times (default 2), interleaved, and the fastest of each is kept: on a machine shared with other
-work, the least disturbed try is the best estimate. ``--big-hours H`` adds one audiomill run on
-an H-hour long corpus for the peak-memory comparison.
+work, the least disturbed try is the best estimate. ``--big-hours H`` adds one run each of
+audiomill (Ray), the processes runner and the pool on an H-hour long corpus: the peak-memory
+comparison, and the speed ratios at a scale where fixed costs no longer dominate.
 
 Peak memory is the largest sum, over the process tree (the subprocess and every descendant:
 Ray's GCS, raylet, workers, agents; the pool's workers), of RSS sampled every 0.2 s; the sum of
@@ -506,15 +507,16 @@ def main(argv: list[str] | None = None) -> None:
                  (f"pool_{name}", args.repeat, base("pool", name))]
         if args.naive:
             plan.append((f"naive_{name}", 1, base("naive", name)))
-    if "big" in corpora:
-        plan.append(("audiomill_big", 1, mill("big")))
+    if "big" in corpora:  # once each: the memory comparison, and the speed ratios at that scale
+        plan += [("audiomill_big", 1, mill("big")), ("processes_big", 1, processes("big")),
+                 ("pool_big", 1, base("pool", "big"))]
     runs = measure_all(plan)
     cores = {"audiomill": args.cpus, "fastpath": args.cpus, "processes": args.cpus, "pool": 2, "naive": 1}
     rows = {name: summarize(corpora[name.split("_", 1)[1]]["seconds"], run, cores[name.split("_", 1)[0]])
             for name, run in runs.items() if "error" not in run}
     print(f"\nmachine load average at the end: {os.getloadavg()}")
     print_table(rows)
-    verdicts = print_verdicts(rows, timed)
+    verdicts = print_verdicts(rows, timed + [c for c in corpora if c == "big"])
     _print_job_detail(runs)
     if "audiomill_long" in rows and "audiomill_big" in rows:
         verdicts.update(_print_memory(rows["audiomill_long"], rows["audiomill_big"]))
