@@ -180,3 +180,10 @@ def test_the_rebuilt_graph_is_cached_once_and_a_damaged_copy_is_rebuilt(tmp_path
     cached.write_bytes(cached.read_bytes()[:1000])  # cut short, as a full disk would leave it
     np.testing.assert_array_equal(SileroVad(cache_dir=str(tmp_path)).speech_probabilities(espeak_clip[0]), expected)
     assert cached.stat().st_size > 1000
+
+
+def test_a_cache_dir_that_cannot_be_written_still_runs_the_rebuilt_graph(tmp_path, espeak_clip):
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("a file where the cache dir would be")
+    probs = SileroVad(cache_dir=str(blocked / "models")).speech_probabilities(espeak_clip[0])
+    np.testing.assert_array_equal(probs, SileroVad(cache_dir=str(tmp_path / "ok")).speech_probabilities(espeak_clip[0]))
