@@ -47,6 +47,12 @@ class Plan:
         return [p for p in self.parts if p.done_stats is None]
 
     @property
+    def run_order(self) -> list[PartPlan]:
+        """The parts to run, largest input first: a 2-hour file that started last would run alone
+        at the end while every other worker idles (parts are independent, so order changes no byte)."""
+        return sorted(self.todo, key=lambda p: (-p.source_bytes, p.part_id))
+
+    @property
     def part_ids(self) -> list[int]:
         return [p.part_id for p in self.parts]
 

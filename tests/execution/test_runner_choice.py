@@ -37,3 +37,14 @@ def test_the_plan_counts_each_parts_input_bytes(tmp_path):
     plan = plan_parts([str(inputs)], IngestConfig(part_size=2), str(tmp_path / "out"), "fp", write=False)
     assert [p.source_bytes for p in plan.parts] == [3500, 40]
     assert plan.source_bytes == 3540
+
+
+def test_parts_run_largest_first_and_ties_in_part_order():
+    from audiomill.ingest import ListingStats
+    from audiomill.jobs.plan import PartPlan, Plan
+
+    sizes = [10, 500, 10, 70, 500]
+    plan = Plan([PartPlan(i, f"p{i}", "f", 1, None, size) for i, size in enumerate(sizes)], ListingStats())
+    assert [p.part_id for p in plan.run_order] == [1, 4, 3, 0, 2]
+    done = Plan([PartPlan(0, "p0", "f", 1, object(), 900), *plan.parts[1:]], ListingStats())
+    assert [p.part_id for p in done.run_order] == [1, 4, 3, 2]  # done parts are not run
