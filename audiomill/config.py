@@ -101,12 +101,12 @@ class ShardConfig(_Section):
 class RunnerConfig(_Section):
     """Where stages run. ``ray`` starts (or joins) Ray; ``local`` runs in this process;
     ``processes`` runs parts on a pool of worker processes on this machine, without Ray (the fast
-    path for a job that fits one machine: Ray's start and its own processes cost ~10 s on a small
-    box); ``auto`` (default), when no ``address`` is set, runs a job of at most one part in this
-    process, one of at most ``auto_processes_max_bytes`` of input on the processes runner, and a
-    bigger one on a local Ray, whose Ray Data dedup edge search keeps the driver's memory bounded
-    at any scale; with an ``address`` it runs on that Ray cluster. The outputs are the same bytes
-    on every runner (``test_clean_e2e``, ``test_process_runner``)."""
+    path for a job on one machine: Ray's start and its own processes cost ~10 s on a small box;
+    above ``dedup.ray_min_segments`` its global dedup step still runs on Ray Data, on a local Ray
+    started for that step). ``auto`` (default) runs on Ray when an ``address`` is set or a stage
+    needs GPUs (a GPU actor pool), else a job of one part in this process and a bigger one on the
+    processes runner. The outputs are the same bytes on every runner (``test_clean_e2e``,
+    ``test_process_runner``)."""
 
     kind: Literal["auto", "ray", "local", "processes"] = "auto"
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all")
@@ -116,9 +116,6 @@ class RunnerConfig(_Section):
     actor_cpus: float = Field(1.0, gt=0, description="CPUs each CPU-stage actor reserves")
     actor_memory_bytes: int | None = Field(None, gt=0, description="memory each actor reserves (Ray "
                                                                     "schedules by it); null = none")
-    auto_processes_max_bytes: int = Field(
-        1024**3, ge=0, description="auto: jobs with this much input or less (all parts, done or not) run on "
-        "the processes runner; 1 GiB is ~14 h of 16 kHz FLAC, well below dedup.ray_min_segments")
 
 
 class CrawlConfig(_Section):
@@ -314,8 +311,9 @@ class DedupConfig(_Section):
                                    "one of its terms); another column: its raw value instead, null rows "
                                    "falling back to the longest segment")
     max_bucket: int = Field(64, ge=2, description="LSH buckets larger than this emit linear pairs")
-    ray_min_segments: int = Field(20_000, ge=0, description="with the ray runner, fewer segments are "
-                                  "deduplicated in the driver (Ray Data's start-up costs more than the work)")
+    ray_min_segments: int = Field(20_000, ge=0, description="with the ray and processes runners, fewer "
+                                  "segments are deduplicated in the driver (Ray Data's start-up costs more "
+                                  "than the work), more on Ray Data")
     index: str | None = Field(None, description="cross-run dedup index (dir or s3://): new segments "
                               "are checked against it and this run's kept segments appended")
 

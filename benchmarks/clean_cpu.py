@@ -8,7 +8,7 @@ fresh subprocess, per corpus:
 1. ``python -m audiomill clean CORPUS --out OUT --cpus N --json`` (local Ray with N CPUs, default 2),
    timed from process start to exit, so interpreter start, Ray start and shutdown count; and the
    same with ``runner.kind=processes`` (N worker processes, no Ray; same output bytes; what the
-   default ``auto`` picks for a job of up to ``runner.auto_processes_max_bytes``, 1 GiB);
+   default ``auto`` picks on one machine without GPU stages);
 2. ``baselines.py pool``: ``multiprocessing.Pool(2)`` of PyAV decode -> stock silero-vad ONNX
    ``get_speech_timestamps`` -> soundfile FLAC -> one tar (the target is audiomill >= 2x it);
 3. with ``--naive``, the same steps in one process.
@@ -308,7 +308,7 @@ def print_verdicts(rows: dict[str, dict[str, Any]], corpora: list[str]) -> dict[
         procs = rows.get(f"processes_{corpus}")
         if procs and pool:
             verdicts[f"{corpus}_processes_vs_pool"] = procs["x_realtime"] / pool["x_realtime"]
-            print(f"{corpus}: audiomill --runner processes (what the default auto picks up to 1 GiB of input) / Pool(2) x RT: "
+            print(f"{corpus}: audiomill --runner processes (what the default auto picks) / Pool(2) x RT: "
                   f"{verdicts[f'{corpus}_processes_vs_pool']:.2f} (target >= {TARGET_RATIO}): "
                   f"{_verdict(verdicts[f'{corpus}_processes_vs_pool'] >= TARGET_RATIO)}; by CPU seconds: "
                   f"{procs['x_realtime_per_cpu_s'] / pool['x_realtime_per_cpu_s']:.2f}")

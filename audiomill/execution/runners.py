@@ -81,17 +81,21 @@ class ProcessRunner(contextlib.AbstractContextManager):
     job of an hour of audio does not amortize. What it lacks: other nodes, GPU actor pools (a GPU
     stage loads its model in every worker) and Ray Data's streaming between stage groups. A worker
     that dies takes only its part's attempt with it: the pool is rebuilt and the parts not yet
-    done run again (parts are idempotent), up to ``max_restarts`` times.
+    done run again (parts are idempotent), up to ``max_restarts`` times. The global dedup step of
+    a big job (``dedup_min_rows`` segments or more) starts a local Ray for its Ray Data edge search.
     """
 
     max_restarts = 3
 
-    def __init__(self, cfg: RunnerConfig) -> None:
+    def __init__(self, cfg: RunnerConfig, dedup_min_rows: int | None = None) -> None:
         cpus = cfg.num_cpus or len(os.sched_getaffinity(0))
+        self.cfg = cfg
         self.workers = cfg.actors or max(1, int(cpus / cfg.actor_cpus))
+        self.dedup_min_rows = dedup_min_rows
+        self._stack = contextlib.ExitStack()
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        self._stack.close()
 
     def run(self, part_uris: Sequence[str], stages: Sequence[Stage]) -> Iterator[pa.Table]:
         todo = list(part_uris)
@@ -129,7 +133,15 @@ class ProcessRunner(contextlib.AbstractContextManager):
             pool.shutdown(wait=not finished, cancel_futures=True)
 
     def find_dedup_edges(self, search: EdgeSearch) -> pa.Table:
-        return local_edges(search.all_features(), search.opts)
+        """In the driver below ``dedup_min_rows`` segments (None: always); from there, on a local
+        Ray started for this step only, so the driver's memory stays bounded at any scale, as with
+        the Ray runner."""
+        if self.dedup_min_rows is None or search.rows() < self.dedup_min_rows:
+            return local_edges(search.all_features(), search.opts)
+        from audiomill.execution.ray_dedup import ray_edges
+
+        ray = self._stack.enter_context(ray_session(RaySettings(num_cpus=self.cfg.num_cpus)))
+        return ray_edges(ray, search)
 
 
 _WORKER_CHAIN: StageChain | None = None
@@ -240,29 +252,24 @@ def _gpu_pool_size(cluster: dict[str, float], gpus_per_actor: float, parts: int)
     return max(1, min(parts, int(available / gpus_per_actor + 1e-9)))
 
 
-def effective_kind(cfg: RunnerConfig, parts: int, input_bytes: int | None = None) -> str:
-    """``cfg.kind`` with ``auto`` decided (see ``RunnerConfig``): with no Ray address, local for
-    at most one part, processes up to ``auto_processes_max_bytes`` of input (None: unknown, so
-    Ray), else Ray. Counts all parts, not only those left to run, so a resumed job runs where it
-    started and a big one still dedups on Ray Data."""
+def effective_kind(cfg: RunnerConfig, parts: int, gpus: bool = False) -> str:
+    """``cfg.kind`` with ``auto`` decided (see ``RunnerConfig``): Ray for an ``address`` or a
+    stage that needs GPUs (its own actor pool); else local for at most one part, processes for
+    more. All parts count, not only those left to run, so a resumed job runs where it started."""
     if cfg.kind != "auto":
         return cfg.kind
-    if cfg.address is not None:
+    if cfg.address is not None or gpus:
         return "ray"
-    if parts <= 1:
-        return "local"
-    if input_bytes is not None and input_bytes <= cfg.auto_processes_max_bytes:
-        return "processes"
-    return "ray"
+    return "local" if parts <= 1 else "processes"
 
 
 Runner = LocalRunner | ProcessRunner | RayRunner
 
 
-def make_runner(cfg: RunnerConfig, dedup_min_rows: int = 0, parts: int = 2, input_bytes: int | None = None) -> Runner:
-    kind = effective_kind(cfg, parts, input_bytes)
+def make_runner(cfg: RunnerConfig, dedup_min_rows: int = 0, parts: int = 2, gpus: bool = False) -> Runner:
+    kind = effective_kind(cfg, parts, gpus)
     if kind == "ray":
         return RayRunner(cfg, dedup_min_rows)
     if kind == "processes":
-        return ProcessRunner(cfg)
+        return ProcessRunner(cfg, dedup_min_rows)
     return LocalRunner()

@@ -50,8 +50,10 @@ def run_clean(job: CleanConfig | PreparedJob, progress: JobProgress | None = Non
         progress.planned(plan)
         logger.info("%d parts, %d to run", len(plan.parts), len(plan.todo))
         stats_by_part = {p.part_id: p.done_stats for p in plan.parts if p.done_stats is not None}
-        with make_runner(cfg.runner, cfg.dedup.ray_min_segments, len(plan.parts), plan.source_bytes) as runner:
-            for batch in runner.run([p.uri for p in plan.run_order], prepared.stages()):
+        stages = prepared.stages()
+        gpus = any(stage.resources.num_gpus for stage in stages)
+        with make_runner(cfg.runner, cfg.dedup.ray_min_segments, len(plan.parts), gpus) as runner:
+            for batch in runner.run([p.uri for p in plan.run_order], stages):
                 for part_id, text in zip(batch[schema.PART_ID].to_pylist(), batch[STATS_JSON].to_pylist()):
                     stats = PartStats.from_dict(json.loads(text))
                     stats_by_part[part_id] = stats

@@ -39,10 +39,6 @@ class Plan:
         return sum(p.sources for p in self.parts)
 
     @property
-    def source_bytes(self) -> int:
-        return sum(p.source_bytes for p in self.parts)
-
-    @property
     def todo(self) -> list[PartPlan]:
         return [p for p in self.parts if p.done_stats is None]
 

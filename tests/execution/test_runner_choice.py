@@ -1,29 +1,25 @@
-"""``runner.kind=auto``: one part in process, a job of one machine's size on worker processes,
-a bigger or remote one on Ray."""
+"""``runner.kind=auto``: one part in process, more on worker processes, Ray for a cluster address
+or a stage that needs GPUs."""
 
 from __future__ import annotations
 
 from audiomill.config import RunnerConfig
 from audiomill.execution.runners import LocalRunner, ProcessRunner, RayRunner, effective_kind, make_runner
 
-GIB = 1024**3
 
-
-def test_auto_picks_in_process_then_processes_then_ray_by_parts_and_input_bytes():
+def test_auto_picks_in_process_then_processes_and_ray_for_an_address_or_gpus():
     auto = RunnerConfig()
-    assert auto.kind == "auto" and auto.auto_processes_max_bytes == GIB
-    assert effective_kind(auto, 1, 5 * GIB) == effective_kind(auto, 0) == "local"
-    assert effective_kind(auto, 2, GIB) == "processes"
-    assert effective_kind(auto, 2, GIB + 1) == "ray"  # big jobs dedup on Ray Data, off the driver
-    assert effective_kind(auto, 2) == "ray"  # input size unknown
-    assert effective_kind(RunnerConfig(auto_processes_max_bytes=0), 3, 1) == "ray"
+    assert auto.kind == "auto"
+    assert effective_kind(auto, 1) == effective_kind(auto, 0) == "local"
+    assert effective_kind(auto, 2) == effective_kind(auto, 5000) == "processes"
+    assert effective_kind(auto, 1, gpus=True) == effective_kind(auto, 3, gpus=True) == "ray"
     assert effective_kind(RunnerConfig(address="ray://head:10001"), 1) == "ray"
-    assert effective_kind(RunnerConfig(address="ray://head:10001"), 3, 10) == "ray"
+    assert effective_kind(RunnerConfig(address="ray://head:10001"), 3) == "ray"
     assert effective_kind(RunnerConfig(kind="ray"), 1) == "ray"
-    assert effective_kind(RunnerConfig(kind="local"), 50) == "local"
+    assert effective_kind(RunnerConfig(kind="local"), 50, gpus=True) == "local"
     assert isinstance(make_runner(auto, parts=1), LocalRunner)
-    assert isinstance(make_runner(auto, parts=3, input_bytes=10 * 1024**2), ProcessRunner)
-    assert isinstance(make_runner(auto, parts=3, input_bytes=2 * GIB), RayRunner)  # Ray starts only when used
+    assert isinstance(make_runner(auto, parts=3), ProcessRunner)
+    assert isinstance(make_runner(auto, parts=3, gpus=True), RayRunner)  # Ray starts only when used
 
 
 def test_the_plan_counts_each_parts_input_bytes(tmp_path):
@@ -36,7 +32,7 @@ def test_the_plan_counts_each_parts_input_bytes(tmp_path):
         (inputs / f"f{i}.wav").write_bytes(b"\0" * size)
     plan = plan_parts([str(inputs)], IngestConfig(part_size=2), str(tmp_path / "out"), "fp", write=False)
     assert [p.source_bytes for p in plan.parts] == [3500, 40]
-    assert plan.source_bytes == 3540
+    assert [p.part_id for p in plan.run_order] == [0, 1]
 
 
 def test_parts_run_largest_first_and_ties_in_part_order():

@@ -41,3 +41,23 @@ def test_a_fully_resumed_ray_run_dedups_on_the_configured_ray(demo_corpus, tmp_p
     assert searches and searches[0] == first.dedup["segments"]  # the edge search ran on Ray Data
     assert len(sessions) == 1 and sessions[0].num_cpus == 1 and sessions[0].address is None
     assert again.dedup == first.dedup
+
+
+def test_the_processes_runner_runs_a_big_global_dedup_on_ray_data(demo_corpus, tmp_path: Path, monkeypatch):
+    root = Path(demo_corpus.root)
+    inputs = [str(p) for p in sorted((root / "dups").glob("*"))[:4]]
+    local = run_clean(load_config(inputs=inputs, output=str(tmp_path / "local"),
+                                  overrides=["runner.kind=local", "ingest.part_size=2"]))
+    searches, real_edges = [], ray_dedup.ray_edges
+
+    def recording_edges(ray, search):
+        searches.append(search.rows())
+        return real_edges(ray, search)
+
+    monkeypatch.setattr(ray_dedup, "ray_edges", recording_edges)
+    big = run_clean(load_config(inputs=inputs, output=str(tmp_path / "processes"), overrides=[
+        "ingest.part_size=2", "runner.num_cpus=1", "dedup.ray_min_segments=1"]))  # auto: processes
+    assert big.counts.parts == 2 and searches == [local.dedup["segments"]]
+    assert big.dedup == local.dedup
+    for name in ("index.parquet", "rejects.parquet"):
+        assert (tmp_path / "processes" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
