@@ -12,7 +12,7 @@ import time
 
 from audiomill import layout, schema, storage
 from audiomill.config import CleanConfig
-from audiomill.execution.runners import RayRunner, make_runner
+from audiomill.execution.runners import LocalRunner, make_runner
 from audiomill.jobs.finalize import finalize_dataset
 from audiomill.jobs.lock import output_lock
 from audiomill.jobs.output import claim_output
@@ -64,7 +64,8 @@ def run_clean(job: CleanConfig | PreparedJob, progress: JobProgress | None = Non
                 raise RuntimeError(f"parts never finished: {missing[:10]}")
             manifest = finalize_dataset(prepared, plan, stats_by_part, started, runner)
             if cfg.tokenize.enabled:
-                manifest = tokenize_kept(prepared, manifest, local=not isinstance(runner, RayRunner))
+                # in process with the local runner, else on Ray Data (as `audiomill tokenize` runs)
+                manifest = tokenize_kept(prepared, manifest, local=isinstance(runner, LocalRunner))
             return manifest
 
 
