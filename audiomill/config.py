@@ -103,9 +103,9 @@ class RunnerConfig(_Section):
     ``processes`` runs parts on a pool of worker processes on this machine, without Ray (the fast
     path for a job on one machine: Ray's start and its own processes cost ~10 s on a small box;
     above ``dedup.ray_min_segments`` its global dedup step still runs on Ray Data, on a local Ray
-    started for that step). ``auto`` (default) runs on Ray when an ``address`` is set or a stage
-    needs GPUs (a GPU actor pool), else a job of one part in this process and a bigger one on the
-    processes runner. The outputs are the same bytes on every runner (``test_clean_e2e``,
+    started for that step). ``auto`` (default) runs on Ray when an ``address`` is set; else a job
+    of one part in this process, and a bigger one on Ray when a stage needs GPUs (a GPU actor
+    pool) or on the processes runner. The outputs are the same bytes on every runner (``test_clean_e2e``,
     ``test_process_runner``)."""
 
     kind: Literal["auto", "ray", "local", "processes"] = "auto"

@@ -43,9 +43,9 @@ def clean(
     config: ConfigOption = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a config value, e.g. --set vad.threshold=0.6 (repeatable).")] = None,
-    runner: Annotated[Optional[str], typer.Option(help="auto (default: Ray with --address or a GPU stage, "
-                                                       "else in process for a job of one part and "
-                                                       "processes for more), ray, local (in process), or "
+    runner: Annotated[Optional[str], typer.Option(help="auto (default: Ray with --address; else in "
+                                                       "process for a job of one part, and for more "
+                                                       "Ray with a GPU stage, else processes), ray, local (in process), or "
                                                        "processes (a pool of worker processes, no Ray "
                                                        "start: the fast path on one machine).")] = None,
     cpus: CpusOption = None,

@@ -253,14 +253,16 @@ def _gpu_pool_size(cluster: dict[str, float], gpus_per_actor: float, parts: int)
 
 
 def effective_kind(cfg: RunnerConfig, parts: int, gpus: bool = False) -> str:
-    """``cfg.kind`` with ``auto`` decided (see ``RunnerConfig``): Ray for an ``address`` or a
-    stage that needs GPUs (its own actor pool); else local for at most one part, processes for
-    more. All parts count, not only those left to run, so a resumed job runs where it started."""
+    """``cfg.kind`` with ``auto`` decided (see ``RunnerConfig``): Ray for an ``address``; local
+    for at most one part; Ray for more when a stage needs GPUs (its own actor pool); else
+    processes. All parts count, not only those left to run, so a resumed job runs where it started."""
     if cfg.kind != "auto":
         return cfg.kind
-    if cfg.address is not None or gpus:
+    if cfg.address is not None:
         return "ray"
-    return "local" if parts <= 1 else "processes"
+    if parts <= 1:
+        return "local"
+    return "ray" if gpus else "processes"
 
 
 Runner = LocalRunner | ProcessRunner | RayRunner

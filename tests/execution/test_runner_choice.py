@@ -12,7 +12,8 @@ def test_auto_picks_in_process_then_processes_and_ray_for_an_address_or_gpus():
     assert auto.kind == "auto"
     assert effective_kind(auto, 1) == effective_kind(auto, 0) == "local"
     assert effective_kind(auto, 2) == effective_kind(auto, 5000) == "processes"
-    assert effective_kind(auto, 1, gpus=True) == effective_kind(auto, 3, gpus=True) == "ray"
+    assert effective_kind(auto, 3, gpus=True) == "ray"  # a GPU actor pool
+    assert effective_kind(auto, 1, gpus=True) == "local"  # one part: one process holds the model anyway
     assert effective_kind(RunnerConfig(address="ray://head:10001"), 1) == "ray"
     assert effective_kind(RunnerConfig(address="ray://head:10001"), 3) == "ray"
     assert effective_kind(RunnerConfig(kind="ray"), 1) == "ray"
