@@ -78,7 +78,11 @@ def test_per_host_rate_holds_across_ray_workers(speech_files, ray_local, tmp_pat
     assert set(by_host) == {"127.0.0.1", "localhost"}
     for host, starts in by_host.items():
         gaps = [b - a for a, b in itertools.pairwise(sorted(starts))]
-        assert min(gaps) >= 0.2 - 0.02, (host, gaps)  # 1 / per_host_rate, less server scheduling
+        # grants are 1 / per_host_rate = 0.2 s apart; a connection is measured at the server, after
+        # the worker's own scheduling delay, which on a loaded 2-core box reached 45 ms between two
+        # turns (one gap of 0.156 s). Unlimited, these 8 requests would come within milliseconds.
+        assert min(gaps) >= 0.2 - 0.08, (host, gaps)
+        assert (max(starts) - min(starts)) / len(gaps) >= 0.2 - 0.01, (host, gaps)
 
 
 def test_host_policy_grants_turns_by_rate_and_concurrency(monkeypatch):
