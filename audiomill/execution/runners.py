@@ -128,7 +128,9 @@ class ProcessRunner(contextlib.AbstractContextManager):
                     todo.remove(uri)
                     yield batch
             finished = True
-        finally:  # on an error or an interrupt, parts not started are dropped, not run
+        finally:
+            if not finished:  # an error or an interrupt: running parts are killed, not waited for
+                _terminate_workers(pool)  # (a part may take minutes; resume reruns it anyway)
             # all done: the workers exit while the driver finalizes (their teardown took ~0.5 s)
             pool.shutdown(wait=not finished, cancel_futures=True)
 
@@ -142,6 +144,14 @@ class ProcessRunner(contextlib.AbstractContextManager):
 
         ray = self._stack.enter_context(ray_session(RaySettings(num_cpus=self.cfg.num_cpus)))
         return ray_edges(ray, search)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM the pool's worker processes (``ProcessPoolExecutor`` has no public way before 3.14)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.terminate()
 
 
 _WORKER_CHAIN: StageChain | None = None

@@ -78,3 +78,33 @@ def test_processes_runner_gives_the_in_process_bytes(demo_corpus, demo_dataset, 
     assert [s["sha256"] for s in manifest["shards"]] == [s["sha256"] for s in local_manifest["shards"]]
     for name in (layout.INDEX_FILE, layout.REJECTS_FILE, layout.DEDUP_FILE):
         assert (out / name).read_bytes() == (local_out / name).read_bytes()
+
+
+class SleepOnPart(Stage):
+    """Sleeps ``seconds`` on every part but part 0: a long part still running when the job stops."""
+
+    name = "sleep_on_part"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def process(self, table: pa.Table) -> pa.Table:
+        if table["n"][0].as_py() != 0:
+            import time
+
+            time.sleep(self.seconds)
+        return table
+
+
+def test_an_interrupted_run_kills_its_running_parts_instead_of_waiting_for_them(tmp_path):
+    import time
+
+    runner = ProcessRunner(RunnerConfig(kind="processes", num_cpus=2))
+    batches = runner.run(_parts(tmp_path, 3), [SleepOnPart(120.0)])
+    first = next(batches)  # part 0; part 1 is asleep in the other worker
+    assert first["n"][0].as_py() == 0
+    time.sleep(1.0)
+    started = time.monotonic()
+    batches.close()  # what Ctrl-C does to the runner's generator (GeneratorExit at its yield)
+    assert time.monotonic() - started < 30  # the old shutdown(wait=True) waited out the 120 s part
