@@ -45,9 +45,10 @@ def clean(
         "--set", help="Override a config value, e.g. --set vad.threshold=0.6 (repeatable).")] = None,
     runner: Annotated[Optional[str], typer.Option(help="auto (default: Ray with --address; else in "
                                                        "process for a job of one part, and for more "
-                                                       "Ray with a GPU stage, else processes), ray, local (in process), or "
-                                                       "processes (a pool of worker processes, no Ray "
-                                                       "start: the fast path on one machine).")] = None,
+                                                       "Ray with a GPU stage, else processes), ray, "
+                                                       "local (in process), or processes (a pool of "
+                                                       "worker processes, no Ray start: the fast path "
+                                                       "on one machine).")] = None,
     cpus: CpusOption = None,
     gpus: Annotated[Optional[float], typer.Option(help="Run ASR on CUDA with this many GPUs per actor "
                                                        "(0.25 puts 4 actors on a card).")] = None,

@@ -154,21 +154,20 @@ def drop_driver_lines(needles: tuple[bytes, ...] = BENIGN_DRIVER_LINES) -> Itera
     drained = threading.Event()
 
     def pump() -> None:
-        try:
-            with os.fdopen(read_fd, "rb") as source:
-                for line in source:
-                    if line.endswith(marker):  # a partial line written just before the marker
-                        line = line[:-len(marker)]
-                        drained.set()
-                    if not line or any(needle in line for needle in needles):
-                        continue
-                    try:
-                        os.write(saved, line)
-                    except OSError:
-                        return
-        finally:
-            drained.set()
-            os.close(saved)
+        with os.fdopen(read_fd, "rb") as source:
+            for line in source:
+                if line.endswith(marker):  # a partial line written just before the marker
+                    line = line[:-len(marker)]
+                    drained.set()
+                if not line or any(needle in line for needle in needles):
+                    continue
+                try:
+                    os.write(saved, line)
+                except OSError:  # the user's stderr is gone; ``saved`` stays open for the restore
+                    drained.set()
+                    return
+        drained.set()
+        os.close(saved)  # end of the pipe: fd 2 was restored and every child closed its copy
 
     thread = threading.Thread(target=pump, name="audiomill-stderr", daemon=True)
     thread.start()
@@ -178,6 +177,7 @@ def drop_driver_lines(needles: tuple[bytes, ...] = BENIGN_DRIVER_LINES) -> Itera
         sys.stderr.flush()
         try:
             os.write(2, marker)
-        finally:
-            os.dup2(saved, 2)
-            drained.wait(timeout=2.0)
+        except OSError:  # the pump has stopped: nothing is left to wait for
+            pass
+        os.dup2(saved, 2)
+        drained.wait(timeout=2.0)

@@ -145,5 +145,6 @@ def _decimation_filter(factor: int) -> np.ndarray:
     if factor not in _FILTERS:
         import scipy.signal
 
-        _FILTERS[factor] = scipy.signal.firwin(_DECIMATION_TAPS, 1.0 / factor, window=("kaiser", 6.0)).astype(np.float32)
+        taps = scipy.signal.firwin(_DECIMATION_TAPS, 1.0 / factor, window=("kaiser", 6.0))
+        _FILTERS[factor] = taps.astype(np.float32)
     return _FILTERS[factor]
