@@ -279,12 +279,16 @@ class TokenizeConfig(_Section):
         return self
 
 
+MODEL_CACHE_DIR = "~/.cache/audiomill/models"
+"""Default local directory for model copies (remote registry artifacts, the rebuilt VAD graph)."""
+
+
 class ModelsConfig(_Section):
     """Where versioned models live (``audiomill models``) and where remote ones are cached."""
 
     registry: str = Field("", description="registry root (dir or s3://); empty = the "
                                           "AUDIOMILL_MODEL_REGISTRY environment variable")
-    cache_dir: str = Field("~/.cache/audiomill/models", description="local copies of s3 models")
+    cache_dir: str = Field(MODEL_CACHE_DIR, description="local copies of s3 models (and derived model files)")
 
 
 class DedupConfig(_Section):

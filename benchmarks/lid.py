@@ -128,12 +128,13 @@ def load_clips(tree: Path, per_cell: int, seed: int, exclude: frozenset[str] = f
 
 def model_dir(spec: str, scratch: Path) -> str:
     """A packaged kind (assembled into ``scratch``), a directory, or a registry reference."""
+    from audiomill.config import MODEL_CACHE_DIR
     from audiomill.models import whisper_packages
     from audiomill.models.registry import resolve_model
 
     if spec in whisper_packages.PACKAGES:
         return str(whisper_packages.assemble(spec, scratch / spec))
-    return resolve_model(spec).local_dir("~/.cache/audiomill/models")
+    return resolve_model(spec).local_dir(MODEL_CACHE_DIR)
 
 
 def run_model(directory: str, audios: list[np.ndarray], threads: int) -> tuple[list, float]:

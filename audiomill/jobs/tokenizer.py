@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from audiomill.config import MODEL_CACHE_DIR
 from audiomill.execution import features
 from audiomill.execution.decoder_training import CHECKPOINT_FILE, DecoderTraining, save_training_data, train_loop
 from audiomill.execution.ray_session import RaySettings, ray_session
@@ -24,7 +25,7 @@ from audiomill.models.tokenizer.mel import MelConfig
 from audiomill.models.tokenizer.metrics import bitrate, code_usage
 from audiomill.models.tokenizer.quantizer import fit_codebook
 from audiomill.models.tokenizer.semantic import FPS
-from audiomill.models.tokenizer.tokenizer import MODEL_CACHE, TokenizerParts, save_tokenizer
+from audiomill.models.tokenizer.tokenizer import TokenizerParts, save_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def train_tokenizer(req: TrainRequest, progress: Callable[[str], None] = logger.
     if not 2 <= req.codebook_size <= MAX_CODEBOOK:
         raise ValueError(f"codebook_size must be in [2, {MAX_CODEBOOK}], got {req.codebook_size}")
     encoder = resolve_model(req.encoder, req.registry)
-    encoder_dir = encoder.local_dir(MODEL_CACHE)
+    encoder_dir = encoder.local_dir(MODEL_CACHE_DIR)
     segments = features.list_segments(list(req.datasets), req.max_segments)
     if segments.num_rows == 0:
         raise ValueError(f"no kept segments in {list(req.datasets)}")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from audiomill import layout, storage
+from audiomill.config import MODEL_CACHE_DIR
 from audiomill.models.tokenizer import SemanticTokenizer
 from audiomill.models.tokenizer.baseline import fit_mfcc_units, mfcc_frames
 from audiomill.models.tokenizer.espeak_align import AlignedSpeech, synthesize
@@ -84,9 +85,8 @@ class _Asr:
         from faster_whisper import WhisperModel
 
         from audiomill.models.registry import resolve_model
-        from audiomill.models.tokenizer.tokenizer import MODEL_CACHE
 
-        path = resolve_model(ref, registry).local_dir(MODEL_CACHE)
+        path = resolve_model(ref, registry).local_dir(MODEL_CACHE_DIR)
         self.model = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=1)
 
     def __call__(self, audio: np.ndarray) -> str:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audiomill.config import MODEL_CACHE_DIR
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
@@ -35,9 +37,8 @@ STATE_SHAPE = (1, 1, 128)
 MODEL_FILE = "silero_vad_16k_sequence.onnx"
 
 GRAPHS = ("gemm", "stock")
-DEFAULT_CACHE_DIR = "~/.cache/audiomill/models"
 
-__all__ = ["CONTEXT_SAMPLES", "FRAME_S", "FRAME_SAMPLES", "DEFAULT_CACHE_DIR", "GRAPHS", "MODEL_FILE", "SAMPLE_RATE",
+__all__ = ["CONTEXT_SAMPLES", "FRAME_S", "FRAME_SAMPLES", "GRAPHS", "MODEL_FILE", "SAMPLE_RATE",
            "ModelNotFoundError", "SileroVad", "default_model_path"]
 
 
@@ -95,7 +96,7 @@ class SileroVad:
     """
 
     def __init__(self, model_path: str | None = None, threads: int = 1, max_frames: int = 1024,
-                 graph: str = "gemm", cache_dir: str = DEFAULT_CACHE_DIR):
+                 graph: str = "gemm", cache_dir: str = MODEL_CACHE_DIR):
         if graph not in GRAPHS:
             raise ValueError(f"graph must be one of {GRAPHS}, got {graph!r}")
         if threads < 1:
@@ -112,18 +113,20 @@ class SileroVad:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+
+        def session(source: str | bytes):  # noqa: ANN202 - an onnxruntime InferenceSession
+            return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+
         if graph == "stock":
-            self.session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+            self.session = session(path)
         else:
             from audiomill.models.vad_graph import cached_gemm_model
 
             try:
-                self.session = ort.InferenceSession(cached_gemm_model(path, cache_dir), sess_options=options,
-                                                    providers=["CPUExecutionProvider"])
+                self.session = session(cached_gemm_model(path, cache_dir))
             except Exception as err:  # noqa: BLE001 - a damaged cache file is rebuilt once
                 log.warning("rebuilding the cached silero-vad graph in %s: it did not load (%s)", cache_dir, err)
-                self.session = ort.InferenceSession(cached_gemm_model(path, cache_dir, rebuild=True),
-                                                    sess_options=options, providers=["CPUExecutionProvider"])
+                self.session = session(cached_gemm_model(path, cache_dir, rebuild=True))
         self.model_path = path
         self.graph = graph
         self.max_frames = max_frames

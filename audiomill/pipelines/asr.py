@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from audiomill import schema
-from audiomill.config import AsrConfig, CleanConfig
+from audiomill.config import MODEL_CACHE_DIR, AsrConfig, CleanConfig
 from audiomill.models.asr import (CONVERT_HINT, WINDOW_SAMPLES, ModelNotFoundError, Transcript,
                                   WhisperAsr, WhisperOptions)
 from audiomill.models.registry import ResolvedModel, resolve_model
@@ -53,7 +53,7 @@ class AsrStage(Stage):
     requires = frozenset({schema.AUDIO, schema.KEY, schema.SOURCE_ID})
     adds = frozenset(schema.ASR_COLUMNS)
 
-    def __init__(self, cfg: AsrConfig, model: ResolvedModel, cache_dir: str = "~/.cache/audiomill/models"
+    def __init__(self, cfg: AsrConfig, model: ResolvedModel, cache_dir: str = MODEL_CACHE_DIR
                  ) -> None:
         super().__init__()
         self.cfg = cfg

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from audiomill import schema
-from audiomill.config import VadConfig
-from audiomill.models.vad import DEFAULT_CACHE_DIR, FRAME_S, SileroVad
+from audiomill.config import MODEL_CACHE_DIR, VadConfig
+from audiomill.models.vad import FRAME_S, SileroVad
 from audiomill.pipelines.base import Resources, Stage, with_rejects
 from audiomill.models.speech_spans import SpanResult, speech_spans
 from audiomill.pipelines.quality import pcm_views
@@ -27,7 +27,7 @@ class VadStage(Stage):
     adds = frozenset({schema.VAD_STARTS_S, schema.VAD_ENDS_S, schema.VAD_SPEECH_RATIO,
                       schema.VAD_SEGMENT_SPEECH_RATIOS})
 
-    def __init__(self, cfg: VadConfig, model_path: str | None = None, cache_dir: str = DEFAULT_CACHE_DIR) -> None:
+    def __init__(self, cfg: VadConfig, model_path: str | None = None, cache_dir: str = MODEL_CACHE_DIR) -> None:
         super().__init__()
         self.cfg = cfg
         self.model_path = model_path

